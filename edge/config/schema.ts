@@ -1,0 +1,90 @@
+/**
+ * The gateway's configuration: one schema for the config file and the environment overrides.
+ * Every key, its type, default and meaning are here; README "Configuration" is generated from the same words.
+ */
+import Type, { type Static } from 'typebox'
+import { Campaign, Layout, Member } from '../contract/resources.js'
+import { STORE_ID } from '../contract/ids.js'
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port (0 = pick a free one)' })
+
+export const Role = Type.Enum(['viewer', 'operator', 'admin'])
+export type Role = Static<typeof Role>
+
+export const AdminToken = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 64, description: 'who holds it (shown in logs, never the token)' }),
+  role: Role,
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the token, hex (`node dist/edge/main.js hash-token <token>`)' }),
+}, { additionalProperties: false })
+
+export const ConfigSchema = Type.Object({
+  store: Type.Object({
+    id: Type.String({ pattern: STORE_ID, description: 'store id; the MQTT topic prefix is aisle/<id> unless mqtt.topicPrefix is set' }),
+    name: Type.String({ maxLength: 100 }),
+    timezone: Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone of the store (quiet hours, daily caps)' }),
+  }, { additionalProperties: false }),
+  dataDir: Type.String({ minLength: 1, description: 'where the SQLite file and generated secrets live' }),
+  http: Type.Object({
+    host: Type.String({ minLength: 1 }),
+    port: Port,
+    publicUrl: Type.Optional(Type.String({ description: 'URL printed for users; default http://localhost:<port>' })),
+  }, { additionalProperties: false }),
+  mqtt: Type.Object({
+    url: Type.Union([Type.String({ pattern: '^(mqtts?|wss?|tcp)://' }), Type.Null()], { description: 'external broker (Mosquitto, EMQX); null = embedded aedes broker' }),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+    clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    topicPrefix: Type.Union([Type.String({ pattern: '^[^#+]+[^/#+]$' }), Type.Null()], { description: 'P of the contract; null = aisle/<store.id>' }),
+    embedded: Type.Object({
+      host: Type.String({ minLength: 1 }),
+      port: Port,
+    }, { additionalProperties: false }),
+  }, { additionalProperties: false }),
+  ingest: Type.Object({
+    maxPayloadBytes: Type.Integer({ minimum: 256, maximum: 1_048_576 }),
+    deadLetterMax: Type.Integer({ minimum: 100, maximum: 10_000_000, description: 'dead-letter rows kept; oldest pruned' }),
+    clockSkewSeconds: Type.Number({ minimum: 1, description: 'a device ts further than this from the gateway clock is replaced by receive time' }),
+  }, { additionalProperties: false }),
+  presence: Type.Object({
+    staleSeconds: Type.Number({ minimum: 1, maximum: 600, description: 'a reading older than this no longer counts' }),
+    smoothing: Type.Number({ minimum: 0.01, maximum: 1, description: 'EMA weight of a new RSSI reading' }),
+    defaultDwellSeconds: Type.Number({ minimum: 1, maximum: 3600 }),
+    exitGraceSeconds: Type.Number({ minimum: 0, maximum: 600, description: 'a dropout shorter than this does not split a visit' }),
+    tickMs: Type.Integer({ minimum: 50, maximum: 10_000 }),
+  }, { additionalProperties: false }),
+  member: Type.Object({
+    jwt: Type.Object({
+      alg: Type.Enum(['HS256', 'ES256']),
+      secret: Type.Optional(Type.String({ minLength: 16, description: 'HS256 shared secret (from the CRM); generated into dataDir when absent' })),
+      publicKey: Type.Optional(Type.String({ minLength: 40, description: 'ES256 public key, SPKI PEM' })),
+      issuer: Type.Optional(Type.String()),
+      audience: Type.Optional(Type.String()),
+    }, { additionalProperties: false }),
+    offlineQueueMax: Type.Integer({ minimum: 1, maximum: 1000, description: 'undelivered offers kept per member' }),
+  }, { additionalProperties: false }),
+  admin: Type.Object({
+    tokens: Type.Array(AdminToken, { maxItems: 100 }),
+  }, { additionalProperties: false }),
+  coupon: Type.Object({
+    key: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64,128}$', description: 'chain-wide coupon MAC key, hex (32-64 bytes); generated into dataDir when absent' })),
+    keyId: Type.Integer({ minimum: 0, maximum: 255 }),
+  }, { additionalProperties: false }),
+  storage: Type.Object({
+    file: Type.String({ minLength: 1, description: 'SQLite file, relative to dataDir' }),
+    flushMs: Type.Integer({ minimum: 0, maximum: 1000, description: 'extra wait before a write batch commits (0 = commit as soon as the event loop is idle)' }),
+    maxBatch: Type.Integer({ minimum: 1, maximum: 100_000 }),
+  }, { additionalProperties: false }),
+  layout: Layout,
+  members: Type.Array(Member, { maxItems: 1_000_000 }),
+  campaigns: Type.Array(Campaign, { maxItems: 10_000 }),
+  simulator: Type.Object({
+    enabled: Type.Boolean({ description: 'run the store simulator against this gateway (AISLE_SIMULATOR=on|off)' }),
+    shoppers: Type.Integer({ minimum: 0, maximum: 5000 }),
+    seed: Type.Integer(),
+  }, { additionalProperties: false }),
+  log: Type.Object({
+    level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  }, { additionalProperties: false }),
+}, { additionalProperties: false })
+
+export type Config = Static<typeof ConfigSchema>

@@ -1,0 +1,40 @@
+/** Member app WebSocket frames (CONTRACT.md section 4). */
+import Type, { type Static } from 'typebox'
+import { CampaignId, Ts, ZoneId } from './ids.js'
+import { RangingBeacon } from './inbound.js'
+
+export const OfferPayload = Type.Object({
+  offerId: Type.String(),
+  campaignId: CampaignId,
+  code: Type.String({ description: 'signed single-use coupon code (section 6)' }),
+  title: Type.String(),
+  body: Type.String(),
+  zone: Type.String(),
+  expiresAt: Type.String({ description: 'ISO 8601 time' }),
+})
+export type OfferPayload = Static<typeof OfferPayload>
+
+export const OfferFrame = Type.Object({ type: Type.Literal('offer'), offer: OfferPayload })
+export type OfferFrame = Static<typeof OfferFrame>
+export const AssistStatusFrame = Type.Object({
+  type: Type.Literal('assist'),
+  status: Type.Enum(['queued', 'accepted', 'done']),
+  requestId: Type.String(),
+})
+export type AssistStatusFrame = Static<typeof AssistStatusFrame>
+/** Additive to the contract: tells the app why a frame it sent was refused (apps ignore unknown types). */
+export const ErrorFrame = Type.Object({ type: Type.Literal('error'), error: Type.String(), detail: Type.Optional(Type.String()) })
+export type ErrorFrame = Static<typeof ErrorFrame>
+export type ServerFrame = OfferFrame | AssistStatusFrame | ErrorFrame
+
+const OfferRef = Type.String({ minLength: 1, maxLength: 64 })
+export const AckFrame = Type.Object({ type: Type.Literal('ack'), offerId: OfferRef })
+export const DismissFrame = Type.Object({ type: Type.Literal('dismiss'), offerId: OfferRef })
+export const RangingFrame = Type.Object({
+  type: Type.Literal('ranging'),
+  beacons: Type.Array(RangingBeacon, { maxItems: 200 }),
+  ts: Type.Optional(Ts),
+})
+export const AssistFrame = Type.Object({ type: Type.Literal('assist'), zone: Type.Optional(ZoneId) })
+export const AppFrame = Type.Union([AckFrame, DismissFrame, RangingFrame, AssistFrame])
+export type AppFrame = Static<typeof AppFrame>

@@ -1,0 +1,121 @@
+/**
+ * Prometheus metrics (prom-client) with the names of CONTRACT section 8. Hot paths count into plain
+ * integers (`HotCounter`); the values are handed to prom-client when /metrics is scraped, so ingest never
+ * pays for label hashing per message.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** A labelled counter counted in a Map and synced into a prom-client Counter at scrape time. */
+export class HotCounter<L extends string> {
+  private readonly counts = new Map<string, number>()
+  private readonly synced = new Map<string, number>()
+  readonly counter: Counter<L>
+
+  constructor(registry: Registry, name: string, help: string, private readonly labelNames: readonly L[]) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this
+    this.counter = new Counter<L>({
+      name, help, labelNames: [...labelNames], registers: [registry],
+      collect() { self.sync() },
+    })
+  }
+
+  /** values in labelNames order */
+  inc(values: readonly string[], by = 1): void {
+    const key = values.join('\u0000')
+    this.counts.set(key, (this.counts.get(key) ?? 0) + by)
+  }
+
+  get(values: readonly string[]): number {
+    return this.counts.get(values.join('\u0000')) ?? 0
+  }
+
+  total(): number {
+    let n = 0
+    for (const v of this.counts.values()) n += v
+    return n
+  }
+
+  entries(): { labels: Record<L, string>; value: number }[] {
+    return [...this.counts].map(([k, value]) => ({ labels: this.labelsOf(k), value }))
+  }
+
+  private labelsOf(key: string): Record<L, string> {
+    const parts = key.split('\u0000')
+    const labels = {} as Record<L, string>
+    this.labelNames.forEach((n, i) => { labels[n] = parts[i] ?? '' })
+    return labels
+  }
+
+  private sync(): void {
+    for (const [k, v] of this.counts) {
+      const delta = v - (this.synced.get(k) ?? 0)
+      if (delta > 0) {
+        this.counter.inc(this.labelsOf(k), delta)
+        this.synced.set(k, v)
+      }
+    }
+  }
+}
+
+export class Metrics {
+  readonly registry = new Registry()
+  readonly messages: HotCounter<'kind' | 'outcome'>
+  readonly deadLetters: HotCounter<'reason'>
+  readonly dwellEvents: HotCounter<'state'>
+  readonly offersIssued: HotCounter<'campaign'>
+  readonly offersDelivered: Counter
+  readonly offersRedeemed: Counter<'campaign'>
+  readonly assistRequests: Counter<'state'>
+  readonly assistSeconds: Histogram<'stage'>
+  readonly outboxBacklog: Gauge
+  readonly eventLoopLag: Gauge
+  readonly decisions: HotCounter<'outcome'>
+  readonly wsConnections: Gauge
+  readonly writeBatches: Histogram
+  private readonly loop: IntervalHistogram
+
+  constructor(opts: { outboxBacklog: () => number; wsConnections: () => number; defaultMetrics?: boolean }) {
+    const r = this.registry
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: r, prefix: 'aisle_process_' })
+    this.messages = new HotCounter(r, 'aisle_messages_total', 'Inbound MQTT messages by kind and outcome (ok | dead-letter)', ['kind', 'outcome'])
+    this.deadLetters = new HotCounter(r, 'aisle_dead_letters_total', 'Messages dead-lettered, by reason', ['reason'])
+    this.dwellEvents = new HotCounter(r, 'aisle_dwell_events_total', 'Zone events by state (enter | dwell | exit)', ['state'])
+    this.offersIssued = new HotCounter(r, 'aisle_offers_issued_total', 'Offers issued, by campaign', ['campaign'])
+    this.decisions = new HotCounter(r, 'aisle_offer_decisions_total', 'Offer decisions by outcome', ['outcome'])
+    this.offersDelivered = new Counter({ name: 'aisle_offers_delivered_total', help: 'Offers delivered to a member app', registers: [r] })
+    this.offersRedeemed = new Counter({ name: 'aisle_offers_redeemed_total', help: 'Offers redeemed, by campaign', labelNames: ['campaign'], registers: [r] })
+    this.assistRequests = new Counter({ name: 'aisle_assist_requests_total', help: 'Call-for-service requests by state', labelNames: ['state'], registers: [r] })
+    this.assistSeconds = new Histogram({
+      name: 'aisle_assist_seconds', help: 'Call-for-service stage durations (accept | arrive | done)', labelNames: ['stage'], registers: [r],
+      buckets: [5, 10, 20, 30, 60, 90, 120, 180, 300, 480, 600, 900],
+    })
+    this.outboxBacklog = new Gauge({
+      name: 'aisle_outbox_backlog', help: 'Outbox records not yet synced to the CRM', registers: [r],
+      collect() { this.set(opts.outboxBacklog()) },
+    })
+    this.loop = monitorEventLoopDelay({ resolution: 10 })
+    this.loop.enable()
+    const loop = this.loop
+    this.eventLoopLag = new Gauge({
+      name: 'aisle_event_loop_lag_seconds', help: 'Event loop delay, 99th percentile since the previous scrape', registers: [r],
+      collect() {
+        this.set(loop.count > 0 ? loop.percentile(99) / 1e9 : 0)
+        loop.reset()
+      },
+    })
+    this.wsConnections = new Gauge({
+      name: 'aisle_member_ws_connections', help: 'Open member app WebSockets', registers: [r],
+      collect() { this.set(opts.wsConnections()) },
+    })
+    this.writeBatches = new Histogram({
+      name: 'aisle_storage_commit_seconds', help: 'SQLite write batch commit time', registers: [r],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    })
+  }
+
+  stop(): void {
+    this.loop.disable()
+  }
+}

@@ -1,0 +1,397 @@
+/**
+ * The composition root: config in, a running gateway out. Storage, identity, presence, offers, delivery,
+ * MQTT and HTTP are built here and wired through one typed event bus; each has a start and a stop.
+ */
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { AddressInfo } from 'node:net'
+import { SignJWT } from 'jose'
+import { defaultPrefix, inboundSubscriptions, topics, layoutProblems, campaignProblems, type Campaign, type Layout, type Member } from './contract/index.js'
+import type { Config } from './config/schema.js'
+import { EventBus } from './core/bus.js'
+import { systemClock, type Clock } from './core/clock.js'
+import { createLogger, type Logger } from './core/log.js'
+import { Metrics } from './core/metrics.js'
+import { loadOrCreateSecrets, type Secrets } from './core/secrets.js'
+import { MemberHub } from './delivery/hub.js'
+import { MemberTokenVerifier } from './delivery/jwt.js'
+import { buildHttp } from './http/server.js'
+import { sha256Hex } from './http/auth.js'
+import type { GatewayServices, MemberSummary, SyncView } from './http/services.js'
+import { Identity } from './identity/identity.js'
+import { DeviceRegistry } from './ingest/devices.js'
+import { Ingest, type IngestEvents } from './ingest/ingest.js'
+import { EmbeddedBroker } from './mqtt/embedded.js'
+import { ExternalBroker } from './mqtt/external.js'
+import type { MqttPort } from './mqtt/port.js'
+import { CouponCodec } from './offers/coupon.js'
+import { FirstOfferStep, type IssuedOffer } from './offers/first-step.js'
+import { localDay } from './offers/time.js'
+import { EmaPresenceEngine } from './presence/engine.js'
+import type { PresenceEngine, ZoneEvent } from './presence/types.js'
+import {
+  campaignRetireOps, campaignUpsertOps, deadLetterOps, deviceUpsertOps, dwellSessionOps, layoutOps, loadCampaigns, loadDevices,
+  memberEraseOps, memberUpsertOps, offerIssuedOps, offersSince, pruneDeadLettersOp,
+} from './storage/repos.js'
+import { seedFromConfig } from './storage/seed.js'
+import { Store } from './storage/store.js'
+import { version } from './version.js'
+
+export interface GatewayEvents extends IngestEvents {
+  zone: ZoneEvent
+  offerIssued: IssuedOffer
+}
+
+export interface GatewayOptions {
+  config: Config
+  envAdminToken?: string | undefined
+  clock?: Clock
+  log?: Logger
+  /** demo mode: the generated demo admin token is accepted and member tokens can be minted for the demo page */
+  demo?: boolean
+}
+
+export interface Gateway {
+  readonly config: Config
+  readonly httpUrl: string
+  readonly httpPort: number
+  readonly mqttUrl: string
+  readonly mqttPort: number | null
+  readonly prefix: string
+  readonly dbFile: string
+  readonly secrets: Secrets
+  readonly log: Logger
+  /** admin token printed by the demo (only in demo mode) */
+  readonly demoAdminToken: string | null
+  /** mint a member JWT with the gateway's own HS256 secret (demo and tests) */
+  memberToken(memberId: string, ttlSeconds?: number): Promise<string>
+  /** wait until every queued write is committed */
+  flush(): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startGateway(o: GatewayOptions): Promise<Gateway> {
+  const config = o.config
+  const clock = o.clock ?? systemClock
+  const log = o.log ?? createLogger({ level: config.log.level })
+  const storeId = config.store.id
+  const prefix = config.mqtt.topicPrefix ?? defaultPrefix(storeId)
+  const ver = version()
+  const { secrets, created } = loadOrCreateSecrets(config.dataDir)
+  const jwtSecret = config.member.jwt.secret ?? secrets.memberJwtSecret
+  if (created.includes('memberJwtSecret') && !config.member.jwt.secret && config.member.jwt.alg === 'HS256') {
+    log.warn('member.jwt.secret is not set: generated one in the data folder; member tokens issued by the CRM will not verify until the shared secret is configured')
+  }
+  if (!config.coupon.key) log.warn('coupon.key is not set: using a key generated for this gateway; POS lanes elsewhere in the chain cannot verify its coupons until the chain key is configured')
+
+  // ---- storage
+  const dbFile = join(config.dataDir, config.storage.file)
+  const stopping: (() => Promise<void> | void)[] = []
+  let metrics: Metrics | null = null
+  const store = await Store.open(dbFile, {
+    now: clock.now(), flushMs: config.storage.flushMs, maxBatch: config.storage.maxBatch,
+    onError: (err) => log.error({ err }, 'storage write failed'),
+    onCommit: (st) => metrics?.writeBatches.observe(st.ms / 1000),
+  })
+  stopping.push(() => store.close())
+
+  try {
+    // ---- identity and state
+    const identity = new Identity(Buffer.from(secrets.pepper, 'hex'))
+    const seeded = await seedFromConfig(store, config, (id) => identity.memberHash(id), clock.now())
+    if (seeded.applied.skippedErased) log.info({ count: seeded.applied.skippedErased }, 'members in config were erased earlier and are not re-created')
+    for (const m of seeded.members) identity.upsert(m)
+    identity.advance(clock.now())
+    let layout: Layout = seeded.layout
+    let zoneIds = new Set(layout.zones.map((z) => z.id))
+    let placedIds = new Set(layout.anchors.map((a) => a.id))
+
+    const hub: { current: MemberHub | null } = { current: null }
+    metrics = new Metrics({ outboxBacklog: () => store.outboxBacklog, wsConnections: () => hub.current?.connections ?? 0 })
+    const m = metrics
+    stopping.push(() => m.stop())
+    const bus = new EventBus<GatewayEvents>((event, err) => log.error({ err, event }, 'event handler failed'))
+
+    // ---- devices
+    const devices = new DeviceRegistry()
+    for (const d of await loadDevices(store)) devices.restore(d)
+
+    // ---- presence
+    const presence: PresenceEngine = new EmaPresenceEngine(layout, config.presence, (e) => bus.emit('zone', e))
+
+    // ---- offers
+    const codec = new CouponCodec({ id: config.coupon.keyId, key: Buffer.from(config.coupon.key ?? secrets.couponKey, 'hex') })
+    const offers = new FirstOfferStep(clock, config.store.timezone, codec, () => `o-${randomBytes(9).toString('base64url')}`, seeded.campaigns)
+    const today = localDay(clock.now(), config.store.timezone)
+    offers.restore((await offersSince(store, clock.now() - 8 * 86_400_000)).filter((r) => r.day === today).map((r) => ({ memberId: r.member_id, campaignId: r.campaign_id, day: r.day })))
+
+    // ---- MQTT
+    const statusTopic = topics.gatewayStatus(prefix)
+    const statusPayload = (online: boolean) => JSON.stringify({ online, version: ver, ts: clock.now() })
+    const will = { topic: statusTopic, payload: statusPayload(false), qos: 1 as const, retain: true }
+    const mqtt: MqttPort = config.mqtt.url
+      ? new ExternalBroker({ url: config.mqtt.url, clientId: config.mqtt.clientId ?? `aisle-edge-${storeId}`, username: config.mqtt.username, password: config.mqtt.password, will, birth: { ...will, payload: statusPayload(true) }, log })
+      : new EmbeddedBroker({ host: config.mqtt.embedded.host, port: config.mqtt.embedded.port, reservedPrefixes: [`${prefix}/gateway/`, `${prefix}/events/`], will, log })
+    await mqtt.start()
+    stopping.push(() => mqtt.stop())
+    const publish = (topic: string, payload: unknown, qos: 0 | 1 = 0, retain = false) => {
+      mqtt.publish(topic, JSON.stringify(payload), { qos, retain }).catch((err) => log.debug({ err: (err as Error).message, topic }, 'publish failed'))
+    }
+
+    // ---- delivery
+    const memberTokens = await MemberTokenVerifier.create({ ...config.member.jwt, secret: jwtSecret })
+    const memberHub = new MemberHub({
+      store, storeId, clock, log, queueMax: config.member.offlineQueueMax,
+      onDelivered: () => m.offersDelivered.inc(),
+      onRanging: (memberId, beacons, ts) => {
+        const member = identity.member(memberId)
+        if (!member?.consentLocation) return 'no-location-consent'
+        const subject = identity.pseudonym(memberId)
+        const at = ts !== undefined && Math.abs(ts - clock.now()) <= config.ingest.clockSkewSeconds * 1000 ? ts : clock.now()
+        for (const b of beacons) presence.observe({ subject, anchor: b.id, rssi: b.rssi, ts: at })
+        return null
+      },
+    })
+    hub.current = memberHub
+
+    // ---- wiring: ingest -> presence -> identity -> decide -> deliver
+    let deadSeq = 0
+    bus.on('deadLetter', (d) => {
+      store.write(deadLetterOps(d, storeId, deadSeq++)).catch(() => {})
+    })
+    bus.on('readings', ({ readings }) => {
+      for (const r of readings) {
+        const { key } = identity.resolve(r.subject)
+        presence.observe({ subject: key, anchor: r.anchor, rssi: r.rssi, txPower: r.txPower, ts: r.ts })
+      }
+    })
+    bus.on('dwellReport', ({ sensor, msg, ts }) => {
+      const subject = msg.subject !== undefined ? identity.resolve(msg.subject).key : `anon:${sensor}`
+      const seconds = msg.seconds ?? 0
+      bus.emit('zone', { subject, zone: msg.zone, state: msg.state, seconds, ts, since: ts - seconds * 1000 })
+    })
+
+    const dwelled = new Set<string>()
+    bus.on('zone', (e) => {
+      m.dwellEvents.inc([e.state])
+      publish(topics.dwellEvents(prefix), { subject: e.subject, zone: e.zone, state: e.state, seconds: Math.round(e.seconds * 10) / 10, ts: e.ts })
+      const visit = `${e.subject}|${e.zone}|${e.since}`
+      if (e.state === 'dwell') {
+        dwelled.add(visit)
+        void decide(e)
+      } else if (e.state === 'exit' && dwelled.delete(visit)) {
+        const memberId = identity.memberOfKey(e.subject)
+        const member = memberId === undefined ? undefined : identity.member(memberId)
+        const userId = member?.consentLocation ? member.memberId : undefined
+        store.write(dwellSessionOps(e, e.subject.startsWith('anon:') ? `sensor:${e.subject.slice(5)}` : 'presence', userId, storeId)).catch(() => {})
+      }
+    })
+
+    async function decide(e: ZoneEvent): Promise<void> {
+      const memberId = identity.memberOfKey(e.subject)
+      if (memberId === undefined) return
+      const d = offers.decide(e, identity.member(memberId))
+      for (const c of d.considered) m.decisions.inc([c.outcome])
+      const offer = d.offer
+      if (!offer) return
+      try {
+        await store.write(offerIssuedOps(offer, storeId))
+      } catch (err) {
+        offers.release(offer)
+        log.error({ err, campaign: offer.campaignId }, 'offer not issued: could not be stored')
+        return
+      }
+      m.offersIssued.inc([offer.campaignId])
+      log.info({ offerId: offer.offerId, campaign: offer.campaignId, zone: offer.zone }, 'offer issued')
+      bus.emit('offerIssued', offer)
+      memberHub.deliver(offer)
+      publish(topics.offerEvents(prefix), { offerId: offer.offerId, campaignId: offer.campaignId, zone: offer.zone, ts: offer.issuedAt })
+    }
+
+    const ingest = new Ingest({
+      prefix, maxPayloadBytes: config.ingest.maxPayloadBytes, clockSkewMs: config.ingest.clockSkewSeconds * 1000, clock,
+      emit: (k, p) => bus.emit(k, p as GatewayEvents[typeof k]), messages: m.messages, deadLetters: m.deadLetters, devices,
+      knownZone: (z) => zoneIds.has(z),
+      onInternalError: (err, topic) => log.error({ err, topic }, 'ingest failed on a message'),
+    })
+    await mqtt.subscribe(inboundSubscriptions(prefix), (topic, payload) => ingest.handle(topic, payload))
+    publish(statusTopic, JSON.parse(statusPayload(true)), 1, true)
+
+    // ---- timers
+    const tick = setInterval(() => {
+      const now = clock.now()
+      identity.advance(now)
+      presence.tick(now)
+    }, config.presence.tickMs)
+    let lastPrune = 0
+    const housekeeping = setInterval(() => {
+      const dirty = devices.takeDirty()
+      if (dirty.length) store.write(deviceUpsertOps(dirty)).catch(() => {})
+      if (deadSeq - lastPrune >= 1000) {
+        lastPrune = deadSeq
+        store.write([pruneDeadLettersOp(config.ingest.deadLetterMax)]).catch(() => {})
+      }
+    }, 5000)
+    stopping.push(() => { clearInterval(tick); clearInterval(housekeeping) })
+    stopping.push(async () => {
+      const dirty = devices.takeDirty()
+      if (dirty.length) await store.write(deviceUpsertOps(dirty)).catch(() => {})
+      await store.write([pruneDeadLettersOp(config.ingest.deadLetterMax)]).catch(() => {})
+    })
+
+    // ---- admin tokens
+    const adminTokens = new Map(config.admin.tokens.map((t) => [t.sha256, { name: t.name, role: t.role }]))
+    if (o.envAdminToken) adminTokens.set(sha256Hex(o.envAdminToken), { name: 'AISLE_ADMIN_TOKEN', role: 'admin' })
+    if (o.demo) adminTokens.set(sha256Hex(secrets.demoAdminToken), { name: 'demo', role: 'admin' })
+
+    const memberToken = (memberId: string, ttlSeconds = 12 * 3600): Promise<string> => {
+      if (config.member.jwt.alg !== 'HS256') return Promise.reject(new Error('member tokens can only be minted with HS256'))
+      const now = Math.floor(clock.now() / 1000)
+      let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(memberId).setIssuedAt(now).setExpirationTime(now + ttlSeconds)
+      if (config.member.jwt.issuer) jwt = jwt.setIssuer(config.member.jwt.issuer)
+      if (config.member.jwt.audience) jwt = jwt.setAudience(config.member.jwt.audience)
+      return jwt.sign(new TextEncoder().encode(jwtSecret))
+    }
+
+    // ---- HTTP
+    const services: GatewayServices = {
+      version: ver, storeId, clock, log, metrics: m, hub: memberHub, memberTokens, adminTokens,
+      ready: () => ({
+        broker: { ok: mqtt.isConnected(), detail: `${mqtt.mode} ${mqtt.displayUrl}` },
+        database: { ok: store.queue.stats.lastError === null || store.queue.stats.failedUnits === 0, detail: store.queue.stats.lastError ?? `${dbFile} (WAL)` },
+        model: { ok: true, detail: 'no recommender model loaded: campaign rule priority' },
+      }),
+      layout: () => layout,
+      setLayout: async (l, by) => {
+        const problems = layoutProblems(l)
+        const zones = new Set(l.zones.map((z) => z.id))
+        for (const c of offers.listCampaigns()) for (const p of campaignProblems(c, zones)) problems.push({ path: `(campaign ${c.id}) ${p.path}`, value: p.value, expected: `${p.expected}: retire or change the campaign first` })
+        if (problems.length) return problems
+        await store.writeNow(layoutOps(l, 'admin', clock.now()))
+        layout = l
+        zoneIds = zones
+        placedIds = new Set(l.anchors.map((a) => a.id))
+        presence.setLayout(l)
+        log.info({ by, zones: l.zones.length, anchors: l.anchors.length }, 'layout replaced; presence restarted')
+        return null
+      },
+      presence: () => presence.snapshot(clock.now()).map((p) => ({
+        subject: p.subject, zone: p.zone, since: p.since === null ? null : new Date(p.since).toISOString(),
+        dwellSeconds: Math.round(p.dwellSeconds * 10) / 10, lastSeen: new Date(p.lastSeen).toISOString(),
+      })),
+      devices: () => devices.list(clock.now(), (id) => placedIds.has(id)),
+      members: {
+        list: async () => (await store.all<{ member_id: string; body: string; source: string; updated_at: number }>('SELECT member_id, body, source, updated_at FROM members ORDER BY member_id')).map((r): MemberSummary => {
+          const mm = JSON.parse(r.body) as Member
+          return { memberId: r.member_id, consent: mm.consent, tier: mm.tier ?? null, source: r.source, updatedAt: new Date(r.updated_at).toISOString() }
+        }),
+        upsert: async (mm, by) => {
+          const existed = identity.member(mm.memberId) !== undefined
+          await store.writeNow([...memberUpsertOps(mm, 'admin', clock.now()), { op: 'sql', sql: 'DELETE FROM erased_members WHERE member_hash = ?', params: [identity.memberHash(mm.memberId)] }])
+          identity.upsert(mm)
+          log.info({ by, memberId: mm.memberId }, existed ? 'member replaced' : 'member created')
+          return existed ? 'updated' : 'created'
+        },
+        erase: async (memberId, by) => {
+          const exists = identity.member(memberId) !== undefined || (await store.get('SELECT 1 AS x FROM members WHERE member_id = ?', [memberId])) !== undefined
+          if (!exists) return false
+          const pseudonym = identity.pseudonym(memberId)
+          memberHub.disconnect(memberId)
+          presence.forget(pseudonym)
+          identity.remove(memberId)
+          offers.forgetMember(memberId)
+          await store.writeNow(memberEraseOps(memberId, identity.memberHash(memberId), pseudonym, clock.now()))
+          store.outboxBacklog = (await store.get<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL'))?.n ?? 0
+          log.info({ by }, 'member erased')
+          return true
+        },
+      },
+      campaigns: {
+        list: async (includeRetired) => (await loadCampaigns(store, includeRetired)).map((c) => ({ campaign: c.campaign, source: c.source, retiredAt: c.retiredAt === null ? null : new Date(c.retiredAt).toISOString() })),
+        upsert: async (c: Campaign, by) => {
+          const problems = campaignProblems(c, zoneIds)
+          if (problems.length) return { problems }
+          const existed = offers.listCampaigns().some((x) => x.id === c.id)
+          await store.writeNow(campaignUpsertOps(c, 'admin', clock.now()))
+          offers.setCampaign(c)
+          log.info({ by, campaign: c.id }, existed ? 'campaign replaced' : 'campaign created')
+          return { result: existed ? 'updated' : 'created' }
+        },
+        retire: async (id, by) => {
+          if (!offers.listCampaigns().some((x) => x.id === id)) return false
+          await store.writeNow(campaignRetireOps(id, clock.now()))
+          offers.removeCampaign(id)
+          log.info({ by, campaign: id }, 'campaign retired')
+          return true
+        },
+      },
+      deadLetters: async (q) => {
+        const where: string[] = []
+        const params: (string | number)[] = []
+        if (q.reason) { where.push('reason = ?'); params.push(q.reason) }
+        if (q.device) { where.push('device = ?'); params.push(q.device) }
+        if (q.before) { where.push('id < ?'); params.push(q.before) }
+        const rows = await store.all<{ id: number; received_at: number; topic: string; device: string | null; reason: string; detail: string | null; size: number; payload: Buffer }>(
+          `SELECT * FROM dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, [...params, q.limit])
+        return rows.map((r) => ({
+          id: r.id, receivedAt: new Date(r.received_at).toISOString(), topic: r.topic, device: r.device, reason: r.reason, detail: r.detail, size: r.size,
+          payload: Buffer.isBuffer(r.payload) && isText(r.payload) ? r.payload.toString('utf8') : Buffer.from(r.payload).toString('base64'),
+        }))
+      },
+      sync: async (): Promise<SyncView> => {
+        const rows = await store.all<{ stream: string; n: number; oldest: number | null }>('SELECT stream, COUNT(*) AS n, MIN(ts) AS oldest FROM outbox WHERE sent_at IS NULL GROUP BY stream')
+        const oldest = rows.reduce<number | null>((acc, r) => (r.oldest !== null && (acc === null || r.oldest < acc) ? r.oldest : acc), null)
+        return {
+          backlog: rows.reduce((n, r) => n + r.n, 0),
+          oldestAgeSeconds: oldest === null ? null : Math.max(0, Math.round((clock.now() - oldest) / 1000)),
+          lastSuccessAt: null,
+          lastError: 'CRM sync is not configured on this gateway yet',
+          byStream: Object.fromEntries(rows.map((r) => [r.stream, r.n])),
+        }
+      },
+    }
+    const http: FastifyInstance = await buildHttp({ host: config.http.host, port: config.http.port, services })
+    await http.listen({ host: config.http.host, port: config.http.port })
+    stopping.push(() => http.close())
+    stopping.push(() => memberHub.closeAll())
+    const httpPort = (http.server.address() as AddressInfo).port
+    const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host
+    const httpUrl = config.http.publicUrl ?? `http://${shownHost}:${httpPort}`
+
+    log.info({ http: httpUrl, mqtt: mqtt.displayUrl, prefix, db: dbFile, members: identity.size, campaigns: offers.listCampaigns().length, zones: layout.zones.length }, 'gateway started')
+
+    let stopped = false
+    return {
+      config, httpUrl, httpPort, prefix, dbFile, secrets, log,
+      mqttUrl: mqtt.displayUrl,
+      mqttPort: mqtt instanceof EmbeddedBroker ? mqtt.port : null,
+      demoAdminToken: o.demo ? secrets.demoAdminToken : null,
+      memberToken,
+      flush: () => store.queue.flush(),
+      stop: async () => {
+        if (stopped) return
+        stopped = true
+        await runStops(stopping, log)
+      },
+    }
+  } catch (err) {
+    await runStops(stopping, log)
+    throw err
+  }
+}
+
+async function runStops(stopping: (() => Promise<void> | void)[], log: Logger): Promise<void> {
+  for (const s of stopping.reverse()) {
+    try {
+      await s()
+    } catch (err) {
+      log.warn({ err }, 'error while stopping')
+    }
+  }
+}
+
+function isText(b: Buffer): boolean {
+  // eslint-disable-next-line no-control-regex
+  return !/[\u0000-\u0008\u000e-\u001f]/.test(b.toString('utf8')) && Buffer.from(b.toString('utf8'), 'utf8').equals(b)
+}

@@ -1,0 +1,116 @@
+/** Admin API (CONTRACT section 8): viewer reads, operator changes campaigns and devices, admin members/keys/config. */
+import type { FastifyPluginAsync } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { Campaign, CampaignId, Layout, Member, MemberId } from '../contract/index.js'
+import { requireRole, type Caller } from './auth.js'
+import type { GatewayServices } from './services.js'
+
+const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String(), problems: Type.Optional(Type.Array(Type.Object({ path: Type.String(), value: Type.Unknown(), expected: Type.String() }))) })
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody }
+const security = [{ bearer: [] }]
+
+const PresenceItem = Type.Object({ subject: Type.String(), zone: Type.Union([Type.String(), Type.Null()]), since: Type.Union([Type.String(), Type.Null()]), dwellSeconds: Type.Number(), lastSeen: Type.String() })
+const DeviceItem = Type.Object({
+  id: Type.String(), kind: Type.String(), firstSeen: Type.String(), lastSeen: Type.String(), messageRate: Type.Number(), messages: Type.Integer(),
+  badMessages: Type.Integer(), lastBadReason: Type.Union([Type.String(), Type.Null()]), lastBadAt: Type.Union([Type.String(), Type.Null()]),
+  battery: Type.Union([Type.Number(), Type.Null()]), online: Type.Union([Type.Boolean(), Type.Null()]), placed: Type.Boolean(),
+})
+const MemberItem = Type.Object({ memberId: Type.String(), consent: Type.Object({ offers: Type.Boolean(), location: Type.Boolean() }), tier: Type.Union([Type.String(), Type.Null()]), source: Type.String(), updatedAt: Type.String() })
+const CampaignItem = Type.Object({ campaign: Campaign, source: Type.String(), retiredAt: Type.Union([Type.String(), Type.Null()]) })
+const DeadLetterItem = Type.Object({ id: Type.Integer(), receivedAt: Type.String(), topic: Type.String(), device: Type.Union([Type.String(), Type.Null()]), reason: Type.String(), detail: Type.Union([Type.String(), Type.Null()]), size: Type.Integer(), payload: Type.String({ description: 'first 512 bytes (MACs scrubbed), as text where it is UTF-8, else base64' }) })
+const SyncBody = Type.Object({ backlog: Type.Integer(), oldestAgeSeconds: Type.Union([Type.Number(), Type.Null()]), lastSuccessAt: Type.Union([Type.String(), Type.Null()]), lastError: Type.Union([Type.String(), Type.Null()]), byStream: Type.Record(Type.String(), Type.Integer()) })
+
+export const adminRoutes: FastifyPluginAsync<{ services: GatewayServices }> = async (fastify, { services: s }) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const tokens = s.adminTokens as Map<string, Caller>
+  const viewer = requireRole(tokens, 'viewer')
+  const operator = requireRole(tokens, 'operator')
+  const admin = requireRole(tokens, 'admin')
+  const by = (req: { caller?: Caller }) => req.caller?.name ?? 'unknown'
+
+  app.get('/layout', {
+    preHandler: viewer,
+    schema: { tags: ['admin'], security, summary: 'zones and anchors (role viewer)', response: { 200: Layout, ...errors } },
+  }, async () => s.layout())
+
+  app.put('/layout', {
+    preHandler: admin,
+    schema: { tags: ['admin'], security, summary: 'replace zones and anchors; presence restarts on the new layout (role admin)', body: Layout, response: { 200: Layout, ...errors } },
+  }, async (req, reply) => {
+    const problems = await s.setLayout(req.body, by(req))
+    if (problems) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: problems.map((p) => `${p.path}: expected ${p.expected}`).join('; '), problems })
+    return s.layout()
+  })
+
+  app.get('/presence', {
+    preHandler: viewer,
+    schema: { tags: ['admin'], security, summary: 'tracked subjects, pseudonymous (role viewer)', response: { 200: Type.Object({ subjects: Type.Array(PresenceItem) }), ...errors } },
+  }, async () => ({ subjects: s.presence() }))
+
+  app.get('/devices', {
+    preHandler: viewer,
+    schema: { tags: ['admin'], security, summary: 'every device seen (role viewer)', response: { 200: Type.Object({ devices: Type.Array(DeviceItem) }), ...errors } },
+  }, async () => ({ devices: s.devices() }))
+
+  app.get('/dead-letters', {
+    preHandler: viewer,
+    schema: {
+      tags: ['admin'], security, summary: 'messages that could not be used, newest first (role viewer)',
+      querystring: Type.Object({ reason: Type.Optional(Type.String({ maxLength: 32 })), device: Type.Optional(Type.String({ maxLength: 128 })), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }), before: Type.Optional(Type.Integer({ minimum: 1 })) }),
+      response: { 200: Type.Object({ deadLetters: Type.Array(DeadLetterItem) }), ...errors },
+    },
+  }, async (req) => ({ deadLetters: await s.deadLetters(req.query) }))
+
+  app.get('/sync', {
+    preHandler: viewer,
+    schema: { tags: ['admin'], security, summary: 'outbox backlog and CRM sync state (role viewer)', response: { 200: SyncBody, ...errors } },
+  }, async () => s.sync())
+
+  app.get('/members', {
+    preHandler: admin,
+    schema: { tags: ['admin'], security, summary: 'members known at the edge, without keys (role admin)', response: { 200: Type.Object({ members: Type.Array(MemberItem) }), ...errors } },
+  }, async () => ({ members: await s.members.list() }))
+
+  app.put('/members/:memberId', {
+    preHandler: admin,
+    schema: { tags: ['admin'], security, summary: 'create or replace a member (role admin)', params: Type.Object({ memberId: MemberId }), body: Member, response: { 200: Type.Object({ memberId: Type.String(), result: Type.String() }), 201: Type.Object({ memberId: Type.String(), result: Type.String() }), ...errors } },
+  }, async (req, reply) => {
+    if (req.body.memberId !== req.params.memberId) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `memberId in the body (${req.body.memberId}) differs from the path (${req.params.memberId})` })
+    const result = await s.members.upsert(req.body, by(req))
+    return reply.code(result === 'created' ? 201 : 200).send({ memberId: req.params.memberId, result })
+  })
+
+  app.delete('/members/:memberId', {
+    preHandler: admin,
+    schema: { tags: ['admin'], security, summary: 'erase a member: every record naming them at the edge (role admin)', params: Type.Object({ memberId: MemberId }), response: { 200: Type.Object({ memberId: Type.String(), result: Type.String() }), ...errors } },
+  }, async (req, reply) => {
+    const found = await s.members.erase(req.params.memberId, by(req))
+    if (!found) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no member ${req.params.memberId}` })
+    return { memberId: req.params.memberId, result: 'erased' }
+  })
+
+  app.get('/campaigns', {
+    preHandler: viewer,
+    schema: { tags: ['admin'], security, summary: 'campaigns (role viewer)', querystring: Type.Object({ retired: Type.Boolean({ default: false }) }), response: { 200: Type.Object({ campaigns: Type.Array(CampaignItem) }), ...errors } },
+  }, async (req) => ({ campaigns: await s.campaigns.list(req.query.retired) }))
+
+  app.put('/campaigns/:id', {
+    preHandler: operator,
+    schema: { tags: ['admin'], security, summary: 'create or replace a campaign (role operator)', params: Type.Object({ id: CampaignId }), body: Campaign, response: { 200: Type.Object({ id: Type.String(), result: Type.String() }), 201: Type.Object({ id: Type.String(), result: Type.String() }), ...errors } },
+  }, async (req, reply) => {
+    if (req.body.id !== req.params.id) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `id in the body (${req.body.id}) differs from the path (${req.params.id})` })
+    const r = await s.campaigns.upsert(req.body, by(req))
+    if ('problems' in r) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: r.problems.map((p) => `${p.path}: expected ${p.expected}`).join('; '), problems: r.problems })
+    return reply.code(r.result === 'created' ? 201 : 200).send({ id: req.params.id, result: r.result })
+  })
+
+  app.delete('/campaigns/:id', {
+    preHandler: operator,
+    schema: { tags: ['admin'], security, summary: 'retire a campaign: no new offers; issued coupons stay valid (role operator)', params: Type.Object({ id: CampaignId }), response: { 200: Type.Object({ id: Type.String(), result: Type.String() }), ...errors } },
+  }, async (req, reply) => {
+    const found = await s.campaigns.retire(req.params.id, by(req))
+    if (!found) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no active campaign ${req.params.id}` })
+    return { id: req.params.id, result: 'retired' }
+  })
+}

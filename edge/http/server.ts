@@ -1,0 +1,70 @@
+/**
+ * HTTP: ops routes (/healthz, /readyz, /metrics, /docs), the admin API, the member WebSocket and pages.
+ * Each area is a fastify plugin; services come in through one narrow port.
+ */
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import websocket from '@fastify/websocket'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { adminRoutes } from './admin.js'
+import { memberRoutes } from './member.js'
+import { pageRoutes } from './pages.js'
+import type { GatewayServices } from './services.js'
+
+export interface HttpOptions { host: string; port: number; services: GatewayServices }
+
+export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
+  const s = o.services
+  const app = Fastify({
+    loggerInstance: s.log.child({ component: 'http' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 4 * 1024 * 1024,
+    ajv: { customOptions: { allErrors: false, coerceTypes: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'AisleEdge gateway', version: s.version, description: 'Store gateway: operations, admin API (CONTRACT section 8) and the member WebSocket (section 4).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      tags: [
+        { name: 'ops', description: 'health, readiness, metrics' },
+        { name: 'admin', description: 'store IT: layout, devices, members, campaigns (bearer token with a role)' },
+        { name: 'member', description: 'member app' },
+      ],
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(websocket, { options: { maxPayload: 16 * 1024 } })
+
+  app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message: string }, req, reply) => {
+    const code = err.statusCode ?? 500
+    if (code >= 500) req.log.error({ err }, 'request failed')
+    void reply.code(code).send({ statusCode: code, error: code === 400 ? 'Bad Request' : code >= 500 ? 'Internal Server Error' : 'Error', message: code >= 500 ? 'internal error' : err.message })
+  })
+
+  app.get('/healthz', {
+    schema: { tags: ['ops'], summary: 'the process is alive', response: { 200: Type.Object({ status: Type.Literal('ok'), version: Type.String(), uptimeSeconds: Type.Number() }) } },
+  }, async () => ({ status: 'ok' as const, version: s.version, uptimeSeconds: Math.round(process.uptime()) }))
+
+  const Check = Type.Object({ ok: Type.Boolean(), detail: Type.String() })
+  const Ready = Type.Object({ ready: Type.Boolean(), checks: Type.Record(Type.String(), Check) })
+  app.get('/readyz', {
+    schema: { tags: ['ops'], summary: 'broker, database and model ready', response: { 200: Ready, 503: Ready } },
+  }, async (_req, reply) => {
+    const checks = s.ready()
+    const ready = Object.values(checks).every((c) => c.ok)
+    return reply.code(ready ? 200 : 503).send({ ready, checks })
+  })
+
+  app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
+    const body = await s.metrics.registry.metrics()
+    return reply.type(s.metrics.registry.contentType).send(body)
+  })
+
+  await app.register(adminRoutes, { prefix: '/v1/admin', services: s })
+  await app.register(memberRoutes, { services: s })
+  await app.register(pageRoutes, { services: s })
+  return app as unknown as FastifyInstance
+}

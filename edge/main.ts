@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+/**
+ * aisle-edge command line.
+ *   node dist/edge/main.js [--config <file>] [--demo]   start the gateway (the demo uses config/demo-store.json and the simulator)
+ *   node dist/edge/main.js check-config <file>           validate a config file (and the environment) and exit
+ *   node dist/edge/main.js hash-token <token>            print the SHA-256 to put in admin.tokens
+ */
+import { join } from 'node:path'
+import { ConfigError, loadConfig, packageRoot } from './config/load.js'
+import { createLogger } from './core/log.js'
+import { startGateway } from './gateway.js'
+import { sha256Hex } from './http/auth.js'
+import { runSimulator, type RunningSimulator } from '../devices/simulator/runner.js'
+
+const USAGE = `usage:
+  aisle-edge [--config <file>] [--demo]   start the gateway
+  aisle-edge check-config <file>          validate a config file with the current environment
+  aisle-edge hash-token <token>           print the SHA-256 of an admin token for admin.tokens[].sha256`
+
+async function main(argv: string[]): Promise<number> {
+  const cmd = argv[0]
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') { console.log(USAGE); return 0 }
+  if (cmd === 'hash-token') {
+    if (!argv[1]) { console.error(USAGE); return 2 }
+    console.log(sha256Hex(argv[1]))
+    return 0
+  }
+  if (cmd === 'check-config') {
+    if (!argv[1]) { console.error(USAGE); return 2 }
+    try {
+      const { config, sources } = loadConfig({ file: argv[1] })
+      console.log(`OK: ${sources.join(', ')}: store ${config.store.id}, ${config.layout.zones.length} zones, ${config.layout.anchors.length} anchors, ${config.members.length} members, ${config.campaigns.length} campaigns`)
+      return 0
+    } catch (err) {
+      if (err instanceof ConfigError) { console.error(err.message); return 1 }
+      throw err
+    }
+  }
+  let file: string | undefined
+  let demo = false
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--demo') demo = true
+    else if (a === '--config') file = argv[++i]
+    else { console.error(`unknown argument ${a}\n${USAGE}`); return 2 }
+  }
+  if (demo && !file && !process.env['AISLE_CONFIG']) file = join(packageRoot(), 'config', 'demo-store.json')
+
+  let loaded
+  try {
+    loaded = loadConfig({ file })
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`${err.message}\nThe gateway did not start. Fix the values above (\`aisle-edge check-config <file>\` checks a file alone).`)
+      return 1
+    }
+    throw err
+  }
+  const { config, envAdminToken } = loaded
+  const log = createLogger({ level: config.log.level })
+  const gw = await startGateway({ config, envAdminToken, log, demo })
+
+  let sim: RunningSimulator | null = null
+  if (config.simulator.enabled) {
+    sim = await runSimulator({
+      mqttUrl: config.mqtt.url ?? `mqtt://127.0.0.1:${gw.mqttPort}`,
+      httpUrl: `http://127.0.0.1:${gw.httpPort}`,
+      prefix: gw.prefix,
+      layout: config.layout,
+      members: config.members,
+      shoppers: config.simulator.shoppers,
+      seed: config.simulator.seed,
+      memberToken: config.member.jwt.alg === 'HS256' ? (id) => gw.memberToken(id) : undefined,
+      onLog: (msg) => log.info({ component: 'simulator' }, msg),
+    })
+    log.info({ component: 'simulator', shoppers: config.simulator.shoppers }, 'store simulator started')
+  }
+
+  const demoMember = config.members.find((m) => m.consent.offers && m.consent.location)
+  const lines = [
+    '',
+    `AisleEdge gateway ${config.store.id} is running`,
+    `  health:       ${gw.httpUrl}/healthz   (ready: ${gw.httpUrl}/readyz)`,
+    `  OpenAPI:      ${gw.httpUrl}/docs`,
+    `  metrics:      ${gw.httpUrl}/metrics`,
+    `  MQTT broker:  ${gw.mqttUrl}   (topic prefix ${gw.prefix})`,
+  ]
+  if (demoMember && config.member.jwt.alg === 'HS256') lines.push(`  member app:   ${gw.httpUrl}/app?token=${await gw.memberToken(demoMember.memberId)}   (member ${demoMember.memberId})`)
+  else lines.push(`  member app:   ${gw.httpUrl}/app`)
+  if (gw.demoAdminToken) lines.push(`  admin token:  ${gw.demoAdminToken}   (curl -H "Authorization: Bearer <token>" ${gw.httpUrl}/v1/admin/presence)`)
+  if (sim) lines.push(`  simulator:    ${config.simulator.shoppers} shoppers walking the store; the first member reaches the dairy fridge in about 30 s`)
+  lines.push('  Ctrl-C stops it.', '')
+  process.stdout.write(`${lines.join('\n')}\n`)
+
+  await new Promise<void>((resolve) => {
+    let stopping = false
+    const stop = (signal: string) => {
+      if (stopping) { log.warn('second signal: exiting now'); process.exit(130) }
+      stopping = true
+      log.info({ signal }, 'shutting down')
+      void (async () => {
+        await sim?.stop().catch(() => {})
+        await gw.stop()
+        resolve()
+      })()
+    }
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGTERM', () => stop('SIGTERM'))
+  })
+  return 0
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code
+}, (err) => {
+  console.error(`aisle-edge failed to start: ${(err as Error)?.message ?? err}`)
+  if (process.env['AISLE_DEBUG']) console.error(err)
+  process.exitCode = 1
+})

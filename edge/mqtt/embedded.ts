@@ -1,0 +1,101 @@
+/** Embedded broker (aedes) listening on TCP, consumed in-process. */
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { Aedes } from 'aedes'
+import type { Logger } from '../core/log.js'
+import type { MessageHandler, MqttPort, PublishOptions, WillMessage } from './port.js'
+
+export interface EmbeddedOptions {
+  host: string
+  port: number
+  /** topics that only the gateway may publish (devices are refused) */
+  reservedPrefixes: string[]
+  /** published (retained) when the gateway stops: the embedded counterpart of a last will */
+  will?: WillMessage
+  log: Logger
+}
+
+export class EmbeddedBroker implements MqttPort {
+  readonly mode = 'embedded' as const
+  private broker: Aedes | null = null
+  private server: Server | null = null
+  private subs: { topic: string; fn: (packet: { topic: string; payload: Buffer | string }, cb: () => void) => void }[] = []
+  private boundPort = 0
+
+  constructor(private readonly o: EmbeddedOptions) {}
+
+  get port(): number { return this.boundPort }
+  get displayUrl(): string {
+    const host = this.o.host === '0.0.0.0' || this.o.host === '::' ? 'localhost' : this.o.host
+    return `mqtt://${host}:${this.boundPort || this.o.port}`
+  }
+
+  async start(): Promise<void> {
+    const reserved = this.o.reservedPrefixes
+    const log = this.o.log
+    this.broker = await Aedes.createBroker({
+      drainTimeout: 30_000,
+      concurrency: 1000,
+      authorizePublish(client, packet, cb) {
+        if (packet.topic.startsWith('$SYS/')) return cb(new Error('$SYS topics are reserved'))
+        if (client && reserved.some((p) => packet.topic.startsWith(p))) {
+          log.warn({ client: client.id, topic: packet.topic }, 'device tried to publish on a gateway topic; refused')
+          return cb(new Error('topic reserved for the gateway'))
+        }
+        cb(null)
+      },
+    })
+    this.broker.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'))
+    this.broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt connection error'))
+    const server = createServer(this.broker.handle)
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.o.port, this.o.host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    this.boundPort = (server.address() as AddressInfo).port
+  }
+
+  subscribe(filters: string[], handler: MessageHandler): Promise<void> {
+    const broker = this.broker
+    if (!broker) return Promise.reject(new Error('broker not started'))
+    const fn = (packet: { topic: string; payload: Buffer | string }, cb: () => void) => {
+      try {
+        handler(packet.topic, typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload)
+      } finally {
+        cb()
+      }
+    }
+    return Promise.all(filters.map((topic) => new Promise<void>((resolve) => {
+      this.subs.push({ topic, fn })
+      broker.subscribe(topic, fn as never, resolve)
+    }))).then(() => undefined)
+  }
+
+  publish(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void> {
+    const broker = this.broker
+    if (!broker || broker.closed) return Promise.reject(new Error('broker not running'))
+    return new Promise((resolve, reject) => {
+      broker.publish({ cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: opts.qos, retain: opts.retain ?? false, dup: false }, (err) => (err ? reject(err) : resolve()))
+    })
+  }
+
+  isConnected(): boolean {
+    return this.broker !== null && !this.broker.closed && this.server !== null && this.server.listening
+  }
+
+  async stop(): Promise<void> {
+    const broker = this.broker
+    if (!broker) return
+    if (this.o.will) await this.publish(this.o.will.topic, this.o.will.payload, { qos: this.o.will.qos, retain: this.o.will.retain }).catch(() => {})
+    for (const s of this.subs) broker.unsubscribe(s.topic, s.fn as never, () => {})
+    this.subs = []
+    await new Promise<void>((resolve) => broker.close(() => resolve()))
+    const server = this.server
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+    this.broker = null
+    this.server = null
+  }
+}

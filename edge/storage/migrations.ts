@@ -1,0 +1,145 @@
+/**
+ * Versioned schema migrations. Each runs once, in its own transaction, and is recorded in schema_migrations.
+ * Never edit a migration that has shipped: add the next one.
+ */
+import type { Db } from './db.js'
+
+export interface Migration { version: number; name: string; sql: string }
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE members (
+  member_id TEXT PRIMARY KEY,
+  body TEXT NOT NULL,                 -- JSON of the Member resource (section 9), key included
+  consent_offers INTEGER NOT NULL,
+  consent_location INTEGER NOT NULL,
+  source TEXT NOT NULL,               -- config | admin | crm
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE erased_members (
+  member_hash TEXT PRIMARY KEY,       -- HMAC of the member id under the gateway pepper: no id kept
+  erased_at INTEGER NOT NULL
+);
+
+CREATE TABLE campaigns (
+  id TEXT PRIMARY KEY,
+  body TEXT NOT NULL,                 -- JSON of the Campaign resource
+  source TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  retired_at INTEGER
+);
+
+CREATE TABLE layout (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  body TEXT NOT NULL,
+  source TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE offers (
+  offer_id TEXT PRIMARY KEY,
+  campaign_id TEXT NOT NULL,
+  member_id TEXT NOT NULL,
+  zone TEXT,
+  trigger_kind TEXT NOT NULL,
+  code TEXT NOT NULL UNIQUE,
+  title TEXT NOT NULL,
+  body TEXT NOT NULL,
+  day TEXT NOT NULL,                  -- store-local date of issue, for daily caps
+  issued_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  status TEXT NOT NULL,               -- issued | delivered | seen | dismissed | redeemed
+  delivered_at INTEGER,
+  seen_at INTEGER,
+  dismissed_at INTEGER,
+  redeemed_at INTEGER
+);
+CREATE INDEX offers_member ON offers (member_id, issued_at);
+CREATE INDEX offers_campaign ON offers (campaign_id, issued_at);
+CREATE INDEX offers_pending ON offers (member_id, status, expires_at);
+
+CREATE TABLE dwell_sessions (
+  id INTEGER PRIMARY KEY,
+  subject TEXT NOT NULL,              -- pseudonymous subject key, never a member id
+  zone TEXT NOT NULL,
+  entered_at INTEGER NOT NULL,
+  dwell_at INTEGER,
+  exited_at INTEGER,
+  seconds REAL NOT NULL,
+  source TEXT NOT NULL                -- presence | sensor:<id>
+);
+CREATE INDEX dwell_sessions_zone ON dwell_sessions (zone, entered_at);
+
+CREATE TABLE dead_letters (
+  id INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  topic TEXT NOT NULL,
+  device TEXT,
+  reason TEXT NOT NULL,
+  detail TEXT,
+  size INTEGER NOT NULL,
+  payload BLOB NOT NULL               -- first 512 bytes
+);
+CREATE INDEX dead_letters_reason ON dead_letters (reason, id);
+
+CREATE TABLE devices (
+  device_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  messages INTEGER NOT NULL,
+  bad_messages INTEGER NOT NULL,
+  last_bad_reason TEXT,
+  last_bad_at INTEGER,
+  battery REAL,
+  online INTEGER,
+  PRIMARY KEY (device_id, kind)
+);
+
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream TEXT NOT NULL,               -- crm (Segment track events) | ops (gateway health for central IT)
+  message_id TEXT NOT NULL UNIQUE,    -- stable per event: retries de-duplicate
+  event TEXT NOT NULL,
+  user_id TEXT,
+  anonymous_id TEXT,
+  properties TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  sent_at INTEGER
+);
+CREATE INDEX outbox_pending ON outbox (stream, sent_at, id);
+CREATE INDEX outbox_user ON outbox (user_id);
+`,
+  },
+]
+
+export async function migrate(db: Db, now: number, migrations: Migration[] = MIGRATIONS): Promise<number[]> {
+  await db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)')
+  const done = new Set((await db.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version))
+  const applied: number[] = []
+  const sorted = [...migrations].sort((a, b) => a.version - b.version)
+  const newest = sorted[sorted.length - 1]?.version ?? 0
+  const known = [...done].filter((v) => v > newest)
+  if (known.length) throw new Error(`database schema version ${Math.max(...known)} is newer than this gateway knows (${newest}); refusing to run an older gateway on it`)
+  for (const m of sorted) {
+    if (done.has(m.version)) continue
+    await db.exec('BEGIN IMMEDIATE')
+    try {
+      await db.exec(m.sql)
+      await db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, now])
+      await db.exec('COMMIT')
+    } catch (err) {
+      await db.exec('ROLLBACK').catch(() => {})
+      throw new Error(`migration ${m.version} (${m.name}) failed: ${(err as Error).message}`)
+    }
+    applied.push(m.version)
+  }
+  return applied
+}
