@@ -157,8 +157,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
     // ---- wiring: ingest -> presence -> identity -> decide -> deliver
     let deadSeq = 0
+    const runId = randomBytes(4).toString('hex')
     bus.on('deadLetter', (d) => {
-      store.write(deadLetterOps(d, storeId, deadSeq++)).catch(() => {})
+      store.write(deadLetterOps(d, storeId, `${runId}:${deadSeq++}`)).catch(() => {})
     })
     bus.on('readings', ({ readings }) => {
       for (const r of readings) {
@@ -228,7 +229,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const housekeeping = setInterval(() => {
       const dirty = devices.takeDirty()
       if (dirty.length) store.write(deviceUpsertOps(dirty)).catch(() => {})
-      if (deadSeq - lastPrune >= 1000) {
+      if (deadSeq - lastPrune >= Math.max(100, config.ingest.deadLetterMax / 10)) {
         lastPrune = deadSeq
         store.write([pruneDeadLettersOp(config.ingest.deadLetterMax)]).catch(() => {})
       }

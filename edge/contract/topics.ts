@@ -20,29 +20,24 @@ export interface RoutedTopic {
 }
 
 export type RouteError = 'unknown-topic' | 'bad-topic-id'
+/** the gateway's own outbound topics, echoed back by the broker: skipped silently */
+export const OWN_TOPIC = 'own'
 
 export const defaultPrefix = (storeId: string): string => `aisle/${storeId}`
 
-/** Subscriptions that cover every inbound topic (QoS 0 for sensor streams, 1 where devices use it). */
+/**
+ * Subscriptions: everything under the prefix and ESPresense's tree, so that a message on a topic the contract
+ * does not know is seen, counted and dead-lettered rather than silently lost. The gateway's own outbound
+ * topics come back too and are skipped by routeTopic.
+ */
 export function inboundSubscriptions(prefix: string): string[] {
-  return [
-    `${prefix}/ble/+`,
-    `${prefix}/ranging/+`,
-    `${prefix}/dwell/+`,
-    `${prefix}/scan/+`,
-    `${prefix}/pos/+/receipt`,
-    `${prefix}/button/+`,
-    `${prefix}/band/+/ack`,
-    `${prefix}/band/+/status`,
-    `${prefix}/status/+`,
-    'espresense/devices/+/+',
-  ]
+  return [`${prefix}/#`, 'espresense/devices/#']
 }
 
 const ESP = 'espresense/devices/'
 
 /** Route a topic. Allocation-light: this runs once per inbound message. */
-export function routeTopic(prefix: string, topic: string): RoutedTopic | RouteError {
+export function routeTopic(prefix: string, topic: string): RoutedTopic | RouteError | typeof OWN_TOPIC {
   if (topic.startsWith(ESP)) {
     const rest = topic.slice(ESP.length)
     const slash = rest.lastIndexOf('/')
@@ -75,9 +70,11 @@ export function routeTopic(prefix: string, topic: string): RoutedTopic | RouteEr
       kind = 'receipt'; device = tail.slice(0, -'/receipt'.length); break
     }
     case 'band': {
-      if (tail.endsWith('/ack')) { kind = 'band-ack'; device = tail.slice(0, -4) } else if (tail.endsWith('/status')) { kind = 'band-status'; device = tail.slice(0, -7) } else return 'unknown-topic'
+      if (tail.endsWith('/ack')) { kind = 'band-ack'; device = tail.slice(0, -4) } else if (tail.endsWith('/status')) { kind = 'band-status'; device = tail.slice(0, -7) } else if (tail.endsWith('/alert') && !tail.slice(0, -6).includes('/')) return OWN_TOPIC
+      else return 'unknown-topic'
       break
     }
+    case 'events': case 'gateway': return OWN_TOPIC
     default: return 'unknown-topic'
   }
   if (device.includes('/')) return 'unknown-topic'

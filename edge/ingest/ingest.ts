@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer'
 import {
   BandAckMessage, BandStatusMessage, BleSighting, BleSightingArray, ButtonMessage, DeviceStatusMessage, DwellMessage,
   EspresenseMessage, RangingMessage, ReceiptMessage, ScanMessage, RANGE_KEYWORDS, compile, describeProblems, reSubject,
-  routeTopic, type Checker, type InboundKind,
+  routeTopic, OWN_TOPIC, type Checker, type InboundKind,
 } from '../contract/index.js'
 import type { BandAckMessage as BandAck, BandStatusMessage as BandStatus, DwellMessage as Dwell, ReceiptMessage as Receipt, ScanMessage as Scan } from '../contract/inbound.js'
 import type { Clock } from '../core/clock.js'
@@ -111,6 +111,7 @@ export class Ingest {
   handle(topic: string, payload: Buffer): void {
     const now = this.o.clock.now()
     const route = routeTopic(this.o.prefix, topic)
+    if (route === OWN_TOPIC) return
     if (typeof route === 'string') {
       this.dead(now, topic, null, null, 'unknown', route, route === 'unknown-topic' ? 'no handler for this topic' : 'id in topic is not valid', payload)
       return

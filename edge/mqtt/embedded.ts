@@ -37,7 +37,7 @@ export class EmbeddedBroker implements MqttPort {
       concurrency: 1000,
       authorizePublish(client, packet, cb) {
         if (packet.topic.startsWith('$SYS/')) return cb(new Error('$SYS topics are reserved'))
-        if (client && reserved.some((p) => packet.topic.startsWith(p))) {
+        if (client && (reserved.some((p) => packet.topic.startsWith(p)) || (packet.topic.endsWith('/alert') && packet.topic.includes('/band/')))) {
           log.warn({ client: client.id, topic: packet.topic }, 'device tried to publish on a gateway topic; refused')
           return cb(new Error('topic reserved for the gateway'))
         }

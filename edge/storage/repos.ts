@@ -79,7 +79,7 @@ export function dwellSessionOps(e: ZoneEvent, source: string, userId: string | u
 
 // ---------- dead letters ----------
 
-export function deadLetterOps(d: DeadLetter, storeId: string, seq: number): WriteOp[] {
+export function deadLetterOps(d: DeadLetter, storeId: string, seq: string): WriteOp[] {
   return [
     {
       op: 'insert', table: 'dead_letters',
@@ -87,7 +87,7 @@ export function deadLetterOps(d: DeadLetter, storeId: string, seq: number): Writ
       row: [d.receivedAt, d.topic, d.device, d.reason, d.detail, d.size, d.payload],
     },
     outboxOp({
-      stream: 'ops', messageId: `dead-letter:${storeId}:${d.receivedAt}:${seq}`, event: 'Message Dead-Lettered', anonymousId: storeId, ts: d.receivedAt,
+      stream: 'ops', messageId: `dead-letter:${storeId}:${seq}`, event: 'Message Dead-Lettered', anonymousId: storeId, ts: d.receivedAt,
       properties: { topic: d.topic, device: d.device, reason: d.reason, size: d.size },
     }),
   ]
