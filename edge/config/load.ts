@@ -161,7 +161,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const envSourced = new Map<string, string>()
   for (const o of ENV_OVERRIDES) {
     const raw = env[o.env]
-    if (raw === undefined) continue
+    // an empty variable counts as unset, except AISLE_MQTT_URL where empty explicitly means the embedded broker
+    if (raw === undefined || (raw.trim() === '' && o.type !== 'url-or-null')) continue
     const key = o.path.join('.')
     const c = convertEnv(o, raw)
     if ('error' in c) {

@@ -8,6 +8,8 @@ import swaggerUi from '@fastify/swagger-ui'
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import { Ajv } from 'ajv'
+import addFormats from 'ajv-formats'
 import { adminRoutes } from './admin.js'
 import { memberRoutes } from './member.js'
 import { pageRoutes } from './pages.js'
@@ -21,8 +23,14 @@ export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
     loggerInstance: s.log.child({ component: 'http' }),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 4 * 1024 * 1024,
-    ajv: { customOptions: { allErrors: false, coerceTypes: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // Query strings and path parameters arrive as text and are coerced to their schema types; JSON bodies are
+  // not: a string where a number belongs is a clear 400, not a silent conversion.
+  const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })
+  const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false, strict: false })
+  for (const a of [strict, coercing]) addFormats.default(a)
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema))
 
   await app.register(swagger, {
     openapi: {
