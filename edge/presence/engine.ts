@@ -39,7 +39,7 @@ export class EmaPresenceEngine implements PresenceEngine {
     if (!s) {
       s = { anchors: new Map(), lastSeen: r.ts, zone: null }
       this.subjects.set(r.subject, s)
-    }
+    } else if (r.ts < s.lastSeen - this.staleMs) return // too late to say anything about now
     const a = s.anchors.get(r.anchor)
     if (!a) s.anchors.set(r.anchor, { rssi: r.rssi, ts: r.ts })
     else if (r.ts >= a.ts) {
@@ -48,9 +48,10 @@ export class EmaPresenceEngine implements PresenceEngine {
       a.ts = r.ts
     } else return
     if (r.ts > s.lastSeen) s.lastSeen = r.ts
-    const zone = this.locator.locate(r.subject, this.fresh(s, r.ts), r.ts)
+    const now = s.lastSeen
+    const zone = this.locator.locate(r.subject, this.fresh(s, now), now)
     s.zone = zone
-    this.dwell.update(r.subject, zone, r.ts)
+    this.dwell.update(r.subject, zone, now)
   }
 
   tick(now: number): void {
