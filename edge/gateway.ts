@@ -50,6 +50,8 @@ export interface GatewayOptions {
   log?: Logger
   /** demo mode: the generated demo admin token is accepted and member tokens can be minted for the demo page */
   demo?: boolean
+  /** an MQTT port started by the caller (benchmarks, embedding); the gateway then does not stop it */
+  mqtt?: MqttPort
 }
 
 export interface Gateway {
@@ -62,6 +64,8 @@ export interface Gateway {
   readonly dbFile: string
   readonly secrets: Secrets
   readonly log: Logger
+  /** the internal event bus, for instrumentation and extensions (listeners run after the gateway's own) */
+  readonly bus: EventBus<GatewayEvents>
   /** admin token printed by the demo (only in demo mode) */
   readonly demoAdminToken: string | null
   /** mint a member JWT with the gateway's own HS256 secret (demo and tests) */
@@ -130,11 +134,13 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const statusTopic = topics.gatewayStatus(prefix)
     const statusPayload = (online: boolean) => JSON.stringify({ online, version: ver, ts: clock.now() })
     const will = { topic: statusTopic, payload: statusPayload(false), qos: 1 as const, retain: true }
-    const mqtt: MqttPort = config.mqtt.url
+    const mqtt: MqttPort = o.mqtt ?? (config.mqtt.url
       ? new ExternalBroker({ url: config.mqtt.url, clientId: config.mqtt.clientId ?? `aisle-edge-${storeId}`, username: config.mqtt.username, password: config.mqtt.password, will, birth: { ...will, payload: statusPayload(true) }, log })
-      : new EmbeddedBroker({ host: config.mqtt.embedded.host, port: config.mqtt.embedded.port, reservedPrefixes: [`${prefix}/gateway/`, `${prefix}/events/`], will, log })
-    await mqtt.start()
-    stopping.push(() => mqtt.stop())
+      : new EmbeddedBroker({ host: config.mqtt.embedded.host, port: config.mqtt.embedded.port, reservedPrefixes: [`${prefix}/gateway/`, `${prefix}/events/`], will, log }))
+    if (!o.mqtt) {
+      await mqtt.start()
+      stopping.push(() => mqtt.stop())
+    }
     const publish = (topic: string, payload: unknown, qos: 0 | 1 = 0, retain = false) => {
       mqtt.publish(topic, JSON.stringify(payload), { qos, retain }).catch((err) => log.debug({ err: (err as Error).message, topic }, 'publish failed'))
     }
@@ -161,14 +167,23 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     bus.on('deadLetter', (d) => {
       store.write(deadLetterOps(d, storeId, `${runId}:${deadSeq++}`)).catch(() => {})
     })
-    bus.on('readings', ({ readings }) => {
-      for (const r of readings) {
-        const { key } = identity.resolve(r.subject)
-        presence.observe({ subject: key, anchor: r.anchor, rssi: r.rssi, txPower: r.txPower, ts: r.ts })
+    bus.on('readings', ({ source, device, readings }) => {
+      if (source === 'ranging') {
+        // a mobile subject heard fixed beacons
+        const subject = identity.keyOf(device)
+        for (let i = 0; i < readings.length; i++) presence.observeRaw(subject, readings[i]!.id, readings[i]!.rssi, readings[i]!.ts)
+        return
+      }
+      // a fixed scanner heard mobile subjects
+      const slot = presence.anchorSlot(device)
+      if (slot < 0) return // a scanner not placed in the layout: seen in /devices, not located
+      for (let i = 0; i < readings.length; i++) {
+        const r = readings[i]!
+        presence.observeAt(identity.keyOf(r.id), slot, r.rssi, r.ts)
       }
     })
     bus.on('dwellReport', ({ sensor, msg, ts }) => {
-      const subject = msg.subject !== undefined ? identity.resolve(msg.subject).key : `anon:${sensor}`
+      const subject = msg.subject !== undefined ? identity.keyOf(msg.subject) : `anon:${sensor}`
       const seconds = msg.seconds ?? 0
       bus.emit('zone', { subject, zone: msg.zone, state: msg.state, seconds, ts, since: ts - seconds * 1000 })
     })
@@ -216,7 +231,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       knownZone: (z) => zoneIds.has(z),
       onInternalError: (err, topic) => log.error({ err, topic }, 'ingest failed on a message'),
     })
-    await mqtt.subscribe(inboundSubscriptions(prefix), (topic, payload) => ingest.handle(topic, payload))
+    const unsubscribe = await mqtt.subscribe(inboundSubscriptions(prefix), (topic, payload) => ingest.handle(topic, payload))
+    if (o.mqtt) stopping.push(() => unsubscribe())
     publish(statusTopic, JSON.parse(statusPayload(true)), 1, true)
 
     // ---- timers
@@ -364,7 +380,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
     let stopped = false
     return {
-      config, httpUrl, httpPort, prefix, dbFile, secrets, log,
+      config, httpUrl, httpPort, prefix, dbFile, secrets, log, bus,
       mqttUrl: mqtt.displayUrl,
       mqttPort: mqtt instanceof EmbeddedBroker ? mqtt.port : null,
       demoAdminToken: o.demo ? secrets.demoAdminToken : null,

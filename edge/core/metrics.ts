@@ -6,56 +6,60 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
-/** A labelled counter counted in a Map and synced into a prom-client Counter at scrape time. */
+/** One label combination of a HotCounter: bump `n` directly on hot paths. */
+export interface CounterCell { n: number; synced: number; readonly labels: readonly string[] }
+
+/** A labelled counter counted in plain cells and synced into a prom-client Counter at scrape time. */
 export class HotCounter<L extends string> {
-  private readonly counts = new Map<string, number>()
-  private readonly synced = new Map<string, number>()
+  private readonly cells = new Map<string, CounterCell>()
   readonly counter: Counter<L>
 
   constructor(registry: Registry, name: string, help: string, private readonly labelNames: readonly L[]) {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this
+    const cells = this.cells
+    const labelsOf = (c: CounterCell) => this.labelsOf(c.labels)
     this.counter = new Counter<L>({
       name, help, labelNames: [...labelNames], registers: [registry],
-      collect() { self.sync() },
+      collect() {
+        for (const c of cells.values()) {
+          const delta = c.n - c.synced
+          if (delta > 0) {
+            this.inc(labelsOf(c), delta)
+            c.synced = c.n
+          }
+        }
+      },
     })
   }
 
-  /** values in labelNames order */
-  inc(values: readonly string[], by = 1): void {
+  /** The cell for a label combination (values in labelNames order); keep it to count without lookups. */
+  cell(values: readonly string[]): CounterCell {
     const key = values.join('\u0000')
-    this.counts.set(key, (this.counts.get(key) ?? 0) + by)
+    let c = this.cells.get(key)
+    if (!c) {
+      c = { n: 0, synced: 0, labels: [...values] }
+      this.cells.set(key, c)
+    }
+    return c
+  }
+
+  inc(values: readonly string[], by = 1): void {
+    this.cell(values).n += by
   }
 
   get(values: readonly string[]): number {
-    return this.counts.get(values.join('\u0000')) ?? 0
+    return this.cells.get(values.join('\u0000'))?.n ?? 0
   }
 
   total(): number {
     let n = 0
-    for (const v of this.counts.values()) n += v
+    for (const c of this.cells.values()) n += c.n
     return n
   }
 
-  entries(): { labels: Record<L, string>; value: number }[] {
-    return [...this.counts].map(([k, value]) => ({ labels: this.labelsOf(k), value }))
-  }
-
-  private labelsOf(key: string): Record<L, string> {
-    const parts = key.split('\u0000')
+  private labelsOf(values: readonly string[]): Record<L, string> {
     const labels = {} as Record<L, string>
-    this.labelNames.forEach((n, i) => { labels[n] = parts[i] ?? '' })
+    this.labelNames.forEach((n, i) => { labels[n] = values[i] ?? '' })
     return labels
-  }
-
-  private sync(): void {
-    for (const [k, v] of this.counts) {
-      const delta = v - (this.synced.get(k) ?? 0)
-      if (delta > 0) {
-        this.counter.inc(this.labelsOf(k), delta)
-        this.synced.set(k, v)
-      }
-    }
   }
 }
 

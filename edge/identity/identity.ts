@@ -106,6 +106,15 @@ export class Identity {
     }
   }
 
+  /** Subject as heard -> pseudonymous key, without allocating (the ingest hot path). */
+  keyOf(subject: string): string {
+    if (subject.charCodeAt(0) === 114 /* r */ && subject.startsWith('rpid:')) {
+      const memberId = this.rpidToMember.get(subject)
+      if (memberId !== undefined) return this.memberToKey.get(memberId)!
+    }
+    return subject
+  }
+
   /** Subject as heard -> pseudonymous key (and member where consented). Call advance(now) first. */
   resolve(subject: string): Resolved {
     if (subject.startsWith('rpid:')) {

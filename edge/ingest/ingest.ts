@@ -11,7 +11,7 @@ import {
 } from '../contract/index.js'
 import type { BandAckMessage as BandAck, BandStatusMessage as BandStatus, DwellMessage as Dwell, ReceiptMessage as Receipt, ScanMessage as Scan } from '../contract/inbound.js'
 import type { Clock } from '../core/clock.js'
-import type { HotCounter } from '../core/metrics.js'
+import type { CounterCell, HotCounter } from '../core/metrics.js'
 import { decodeAdv } from './adv.js'
 import type { DeviceKind, DeviceRegistry } from './devices.js'
 
@@ -30,12 +30,16 @@ export interface DeadLetter {
   payload: Buffer
 }
 
+/**
+ * One heard signal. For `ble` and `espresense` the message's device is the anchor (a fixed scanner) and `id`
+ * the subject heard; for `ranging` the device is the mobile subject and `id` the fixed beacon it heard.
+ * (For sightings these are the parsed, validated objects themselves: no copy per sighting.)
+ */
 export interface RawReading {
-  /** subject as heard (before identity) */
-  subject: string
-  anchor: string
+  id: string
   rssi: number
   txPower?: number | undefined
+  /** device time, replaced by receive time when missing or too far off */
   ts: number
 }
 
@@ -107,6 +111,8 @@ export function scrubPayload(buf: Buffer): Buffer {
 export class Ingest {
   constructor(private readonly o: IngestOptions) {}
 
+  private readonly okCells = new Map<string, CounterCell>()
+
   /** One inbound MQTT message. Never throws. */
   handle(topic: string, payload: Buffer): void {
     const now = this.o.clock.now()
@@ -128,7 +134,9 @@ export class Ingest {
       }
       this.dispatch(route.kind, route.device, route.subject, value, now, topic)
       if (devKind) this.o.devices.seen(devKind, route.device, now)
-      this.o.messages.inc([route.kind, 'ok'])
+      let ok = this.okCells.get(route.kind)
+      if (!ok) { ok = this.o.messages.cell([route.kind, 'ok']); this.okCells.set(route.kind, ok) }
+      ok.n++
     } catch (err) {
       if (err instanceof Rejected) {
         this.dead(now, topic, route.device, devKind, route.kind, err.reason, err.detail, payload)
@@ -156,29 +164,39 @@ export class Ingest {
     switch (kind) {
       case 'ble': {
         const items = Array.isArray(value) ? this.valid(checkers.sightings, value) : [this.valid(checkers.sighting, value)]
-        const readings: RawReading[] = []
+        let readings = items as RawReading[]
+        let skipped = false
+        const skew = this.o.clockSkewMs
         for (let i = 0; i < items.length; i++) {
           const s = items[i]!
-          let id = s.id
-          let txPower = s.txPower
-          if (id === undefined) {
+          const t = s.ts
+          if (t === undefined || t - now > skew || now - t > skew) s.ts = now
+          if (s.id !== undefined) continue
+          // raw advertisement: decode in place; undecodable items are left out of the batch
+          {
             if (s.adv === undefined) throw new Rejected('invalid', `${Array.isArray(value) ? `/${i}` : '/'} needs id or adv`)
             const d = decodeAdv(s.adv)
             if (!d.ok) {
-              if (d.reason === 'adv-unknown') { this.o.messages.inc(['ble', 'adv-ignored']); continue }
-              this.deadItem(now, topic, device, d.reason, `sighting ${i}: advertisement could not be decoded`, s)
+              skipped = true
+              if (d.reason === 'adv-unknown') this.o.messages.inc(['ble', 'adv-ignored'])
+              else this.deadItem(now, topic, device, d.reason, `sighting ${i}: advertisement could not be decoded`, s)
               continue
             }
-            if (d.id === null) { emit('telemetry', { device, batteryMv: d.tlm.batteryMv, tempC: d.tlm.tempC, ts: this.ts(s.ts, now) }); continue }
+            if (d.id === null) {
+              skipped = true
+              emit('telemetry', { device, batteryMv: d.tlm.batteryMv, tempC: d.tlm.tempC, ts: s.ts ?? now })
+              continue
+            }
             if (!reSubject.test(d.id)) {
+              skipped = true
               this.deadItem(now, topic, device, 'adv-malformed', `sighting ${i}: decoded id is not a valid subject id`, s)
               continue
             }
-            id = d.id
-            txPower ??= d.txPower
+            s.id = d.id
+            s.txPower ??= d.txPower
           }
-          readings.push({ subject: id, anchor: device, rssi: s.rssi, txPower, ts: this.ts(s.ts, now) })
         }
+        if (skipped) readings = readings.filter((r) => r.id !== undefined)
         if (readings.length) emit('readings', { source: 'ble', device, readings })
         return
       }
@@ -188,14 +206,14 @@ export class Ingest {
         if (!reSubject.test(id)) throw new Rejected('bad-topic-id', 'ESPresense device id is not a valid subject id')
         const rssi = Math.round(m.rssi)
         const tx = m['rssi@1m']
-        emit('readings', { source: 'espresense', device, readings: [{ subject: id, anchor: device, rssi, txPower: tx === undefined ? undefined : Math.round(tx), ts: now }] })
+        emit('readings', { source: 'espresense', device, readings: [{ id, rssi, txPower: tx === undefined ? undefined : Math.round(tx), ts: now }] })
         return
       }
       case 'ranging': {
         const m = this.valid(checkers.ranging, value)
         if (!reSubject.test(device)) throw new Rejected('bad-topic-id', 'ranging subject id is not valid')
         const ts = this.ts(m.ts, now)
-        if (m.beacons.length) emit('readings', { source: 'ranging', device, readings: m.beacons.map((b) => ({ subject: device, anchor: b.id, rssi: b.rssi, ts })) })
+        if (m.beacons.length) emit('readings', { source: 'ranging', device, readings: m.beacons.map((b) => ({ id: b.id, rssi: b.rssi, ts })) })
         return
       }
       case 'dwell': {

@@ -58,7 +58,7 @@ export class EmbeddedBroker implements MqttPort {
     this.boundPort = (server.address() as AddressInfo).port
   }
 
-  subscribe(filters: string[], handler: MessageHandler): Promise<void> {
+  subscribe(filters: string[], handler: MessageHandler): Promise<() => Promise<void>> {
     const broker = this.broker
     if (!broker) return Promise.reject(new Error('broker not started'))
     const fn = (packet: { topic: string; payload: Buffer | string }, cb: () => void) => {
@@ -71,7 +71,11 @@ export class EmbeddedBroker implements MqttPort {
     return Promise.all(filters.map((topic) => new Promise<void>((resolve) => {
       this.subs.push({ topic, fn })
       broker.subscribe(topic, fn as never, resolve)
-    }))).then(() => undefined)
+    }))).then(() => async () => {
+      const mine = this.subs.filter((s) => s.fn === fn)
+      this.subs = this.subs.filter((s) => s.fn !== fn)
+      await Promise.all(mine.map((s) => new Promise<void>((resolve) => broker.unsubscribe(s.topic, s.fn as never, resolve))))
+    })
   }
 
   publish(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void> {

@@ -65,13 +65,17 @@ export class ExternalBroker implements MqttPort {
     })
   }
 
-  async subscribe(filters: string[], handler: MessageHandler): Promise<void> {
+  async subscribe(filters: string[], handler: MessageHandler): Promise<() => Promise<void>> {
     this.handler = handler
     const client = this.client
     if (!client) throw new Error('broker client not started')
     const subs = Object.fromEntries(filters.map((f) => [f, { qos: 1 as const }]))
     if (client.connected) await client.subscribeAsync(subs)
     else client.once('connect', () => { client.subscribe(subs) })
+    return async () => {
+      this.handler = null
+      if (client.connected) await client.unsubscribeAsync(filters)
+    }
   }
 
   async publish(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void> {

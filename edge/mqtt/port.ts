@@ -12,7 +12,8 @@ export interface MqttPort {
   /** where devices connect, for people (credentials never included) */
   readonly displayUrl: string
   start(): Promise<void>
-  subscribe(filters: string[], handler: MessageHandler): Promise<void>
+  /** resolves with a function that removes this subscription */
+  subscribe(filters: string[], handler: MessageHandler): Promise<() => Promise<void>>
   publish(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void>
   isConnected(): boolean
   stop(): Promise<void>

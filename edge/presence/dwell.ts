@@ -1,10 +1,11 @@
 /**
  * Dwell tracking: a per-subject state machine over located zones.
  * enter -> (threshold reached) dwell -> exit. A dropout shorter than the grace period does not end a visit.
+ * The visit lives in the subject's own state (no lookup of its own on the hot path).
  */
 import type { ZoneEvent } from './types.js'
 
-interface Visit {
+export interface Visit {
   zone: string
   since: number
   /** last time the subject was located in this zone */
@@ -12,9 +13,9 @@ interface Visit {
   dwelled: boolean
 }
 
-export class DwellTracker {
-  private visits = new Map<string, Visit>()
+export interface HasVisit { visit: Visit | null }
 
+export class DwellTracker {
   constructor(
     private readonly thresholdSeconds: (zone: string) => number,
     private readonly graceMs: number,
@@ -22,43 +23,34 @@ export class DwellTracker {
   ) {}
 
   /** The subject was located in `zone` (or nowhere) at `now`. */
-  update(subject: string, zone: string | null, now: number): void {
-    const v = this.visits.get(subject)
+  update(subject: string, h: HasVisit, zone: string | null, now: number): void {
     if (zone === null) return // nothing located: the grace timer in tick() decides
-    if (v && v.zone === zone) {
-      v.lastIn = now
-      this.checkDwell(subject, v, now)
+    const v = h.visit
+    if (v !== null && v.zone === zone) {
+      if (now > v.lastIn) v.lastIn = now
+      if (!v.dwelled) this.checkDwell(subject, v, now)
       return
     }
-    if (v) this.exit(subject, v, now)
+    if (v !== null) this.exit(subject, h, v.lastIn)
     const nv: Visit = { zone, since: now, lastIn: now, dwelled: false }
-    this.visits.set(subject, nv)
+    h.visit = nv
     this.emit({ subject, zone, state: 'enter', seconds: 0, ts: now, since: now })
     this.checkDwell(subject, nv, now)
   }
 
-  tick(now: number): void {
-    for (const [subject, v] of this.visits) {
-      if (now - v.lastIn > this.graceMs) {
-        this.exit(subject, v, v.lastIn)
-        continue
-      }
-      // dwell counts the time the subject was actually located in the zone
-      this.checkDwell(subject, v, Math.min(now, v.lastIn))
-    }
+  /** Time passes: visits whose subject has not been located for the grace period end. */
+  tick(subject: string, h: HasVisit, now: number): void {
+    const v = h.visit
+    if (v === null) return
+    if (now - v.lastIn > this.graceMs) this.exit(subject, h, v.lastIn)
   }
 
-  end(subject: string, now: number): void {
-    const v = this.visits.get(subject)
-    if (v) this.exit(subject, v, Math.min(now, v.lastIn))
+  /** End the visit now (layout change, erasure, forgotten subject). */
+  end(subject: string, h: HasVisit): void {
+    if (h.visit !== null) this.exit(subject, h, h.visit.lastIn)
   }
-
-  get(subject: string): Readonly<Visit> | undefined { return this.visits.get(subject) }
-  get size(): number { return this.visits.size }
-  subjects(): IterableIterator<[string, Readonly<Visit>]> { return this.visits.entries() }
 
   private checkDwell(subject: string, v: Visit, now: number): void {
-    if (v.dwelled) return
     const seconds = (now - v.since) / 1000
     if (seconds >= this.thresholdSeconds(v.zone)) {
       v.dwelled = true
@@ -66,8 +58,9 @@ export class DwellTracker {
     }
   }
 
-  private exit(subject: string, v: Visit, at: number): void {
-    this.visits.delete(subject)
+  private exit(subject: string, h: HasVisit, at: number): void {
+    const v = h.visit!
+    h.visit = null
     this.emit({ subject, zone: v.zone, state: 'exit', seconds: Math.max(0, (at - v.since) / 1000), ts: at, since: v.since })
   }
 }

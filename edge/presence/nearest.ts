@@ -3,47 +3,33 @@
  * beat the current one by `marginDb` before the subject moves (simple hysteresis).
  */
 import type { Layout } from '../contract/resources.js'
-import type { Locator, SmoothedReading } from './types.js'
+import { STRIDE, type Locator, type Readings } from './types.js'
 
-export class NearestAnchorLocator implements Locator {
+export interface NearestSlot { current: string | null }
+
+export class NearestAnchorLocator implements Locator<NearestSlot> {
   readonly name = 'nearest'
-  private anchorZone = new Map<string, string>()
-  private anchorTx = new Map<string, number>()
-  private current = new Map<string, string>()
+  constructor(private readonly marginDb = 3) {}
 
-  constructor(layout: Layout, private readonly marginDb = 3) {
-    this.setLayout(layout)
-  }
+  newSlot(): NearestSlot { return { current: null } }
 
-  setLayout(layout: Layout): void {
-    this.anchorZone = new Map()
-    this.anchorTx = new Map()
-    for (const a of layout.anchors) {
-      if (a.zone !== undefined && a.kind !== 'button') this.anchorZone.set(a.id, a.zone)
-      if (a.txPower !== undefined) this.anchorTx.set(a.id, a.txPower)
-    }
-    this.current.clear()
-  }
+  setLayout(_layout: Layout, _anchors: readonly string[]): void {}
 
-  locate(subject: string, readings: readonly SmoothedReading[]): string | null {
-    // strongest signal per zone
+  locate(slot: NearestSlot, r: Readings, zoneOf: readonly string[]): string | null {
     let best: string | null = null
     let bestRssi = -Infinity
-    let currentZoneRssi = -Infinity
-    const cur = this.current.get(subject)
-    for (const r of readings) {
-      const zone = this.anchorZone.get(r.anchor)
-      if (zone === undefined) continue
-      if (r.rssi > bestRssi) { bestRssi = r.rssi; best = zone }
-      if (zone === cur && r.rssi > currentZoneRssi) currentZoneRssi = r.rssi
+    let currentRssi = -Infinity
+    const cur = slot.current
+    const buf = r.buf
+    for (let i = 0, o = 0; i < r.n; i++, o += STRIDE) {
+      const rssi = buf[o + 1]!
+      const zone = zoneOf[buf[o]!]!
+      if (rssi > bestRssi) { bestRssi = rssi; best = zone }
+      if (zone === cur && rssi > currentRssi) currentRssi = rssi
     }
     if (best === null) return null
-    if (cur !== undefined && best !== cur && currentZoneRssi > -Infinity && bestRssi - currentZoneRssi < this.marginDb) return cur
-    this.current.set(subject, best)
+    if (cur !== null && best !== cur && currentRssi > -Infinity && bestRssi - currentRssi < this.marginDb) return cur
+    slot.current = best
     return best
-  }
-
-  forget(subject: string): void {
-    this.current.delete(subject)
   }
 }

@@ -36,16 +36,25 @@ export interface SubjectPresence {
   lastSeen: number
 }
 
-/** A smoothed view of one subject: anchor -> smoothed RSSI, only fresh anchors. */
-export interface SmoothedReading { anchor: string; rssi: number; ts: number }
+/**
+ * A subject's smoothed readings, packed for cache locality: entry i is
+ * `buf[i*STRIDE]` anchor index, `buf[i*STRIDE+1]` smoothed RSSI, `buf[i*STRIDE+2]` time of the last reading.
+ * Only the first `n` entries are live, all fresh (the engine prunes stale ones before locating).
+ */
+export interface Readings { buf: Float64Array; n: number }
+export const STRIDE = 3
 
-/** Locators map a subject's smoothed readings to a zone; they may keep per-subject state (hysteresis). */
-export interface Locator {
+/**
+ * Locators map a subject's fresh smoothed readings to a zone. Per-subject memory (hysteresis, a filter) lives
+ * in a slot the locator creates and the engine keeps with the subject, so locating costs no extra lookup.
+ * `r` belongs to the engine and is valid only during the call; `zoneOf[anchor index]` gives an anchor's zone.
+ */
+export interface Locator<Slot = unknown> {
   readonly name: string
+  newSlot(): Slot
   /** zone id, or null when there is nothing to go on */
-  locate(subject: string, readings: readonly SmoothedReading[], now: number): string | null
-  forget(subject: string): void
-  setLayout(layout: Layout): void
+  locate(slot: Slot, r: Readings, zoneOf: readonly string[], now: number): string | null
+  setLayout(layout: Layout, anchorIds: readonly string[]): void
 }
 
 export interface PresenceOptions {
@@ -57,6 +66,12 @@ export interface PresenceOptions {
 
 export interface PresenceEngine {
   observe(r: Reading): void
+  /** observe() without the Reading object: the ingest hot path */
+  observeRaw(subject: string, anchor: string, rssi: number, ts: number): void
+  /** index of an anchor in the layout, -1 when it is not placed: resolve once per batch */
+  anchorSlot(anchor: string): number
+  /** observeRaw() with the anchor resolved by anchorSlot() */
+  observeAt(subject: string, anchorSlot: number, rssi: number, ts: number): void
   /** advance time: dwell thresholds, stale subjects, exits */
   tick(now: number): void
   snapshot(now: number): SubjectPresence[]
