@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import { SignJWT } from 'jose'
-import { defaultPrefix, inboundSubscriptions, topics, layoutProblems, campaignProblems, type Campaign, type Layout, type Member } from './contract/index.js'
+import { defaultPrefix, inboundSubscriptions, topics, layoutProblems, campaignProblems, type Campaign, type DwellEvent, type GatewayStatus, type Layout, type Member, type OfferEvent } from './contract/index.js'
 import type { Config } from './config/schema.js'
 import { EventBus } from './core/bus.js'
 import { systemClock, type Clock } from './core/clock.js'
@@ -132,7 +132,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
     // ---- MQTT
     const statusTopic = topics.gatewayStatus(prefix)
-    const statusPayload = (online: boolean) => JSON.stringify({ online, version: ver, ts: clock.now() })
+    const statusPayload = (online: boolean) => JSON.stringify({ online, version: ver, ts: clock.now() } satisfies GatewayStatus)
     const will = { topic: statusTopic, payload: statusPayload(false), qos: 1 as const, retain: true }
     const mqtt: MqttPort = o.mqtt ?? (config.mqtt.url
       ? new ExternalBroker({ url: config.mqtt.url, clientId: config.mqtt.clientId ?? `aisle-edge-${storeId}`, username: config.mqtt.username, password: config.mqtt.password, will, birth: { ...will, payload: statusPayload(true) }, log })
@@ -191,7 +191,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const dwelled = new Set<string>()
     bus.on('zone', (e) => {
       m.dwellEvents.inc([e.state])
-      publish(topics.dwellEvents(prefix), { subject: e.subject, zone: e.zone, state: e.state, seconds: Math.round(e.seconds * 10) / 10, ts: e.ts })
+      publish(topics.dwellEvents(prefix), { subject: e.subject, zone: e.zone, state: e.state, seconds: Math.round(e.seconds * 10) / 10, ts: e.ts } satisfies DwellEvent)
       const visit = `${e.subject}|${e.zone}|${e.since}`
       if (e.state === 'dwell') {
         dwelled.add(visit)
@@ -222,7 +222,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       log.info({ offerId: offer.offerId, campaign: offer.campaignId, zone: offer.zone }, 'offer issued')
       bus.emit('offerIssued', offer)
       memberHub.deliver(offer)
-      publish(topics.offerEvents(prefix), { offerId: offer.offerId, campaignId: offer.campaignId, zone: offer.zone, ts: offer.issuedAt })
+      publish(topics.offerEvents(prefix), { offerId: offer.offerId, campaignId: offer.campaignId, zone: offer.zone, ts: offer.issuedAt } satisfies OfferEvent)
     }
 
     const ingest = new Ingest({

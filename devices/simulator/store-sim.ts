@@ -5,7 +5,7 @@
  * messages due up to `now`, so the same code runs the live demo and a simulated day in seconds.
  * Shoppers' habits (how often they come, what they like, how likely they redeem) are known only here.
  */
-import { rpidAt, topics, type Layout } from '../../edge/contract/index.js'
+import { rpidAt, topics, type BleSighting, type EspresenseMessage, type Layout, type ReceiptMessage, type ScanMessage } from '../../edge/contract/index.js'
 import { SHOP_RADIO, bounds, centroid, dist, placedAnchors, rssiAt, type Point, type RadioModel } from './radio.js'
 import { Rng } from './rng.js'
 
@@ -214,7 +214,7 @@ export class StoreSimulator {
         s.basket.push({ sku: item.sku, qty: this.rng.int(1, 2), price: item.price })
         if (this.rng.chance(0.3)) {
           this.stats.scans++
-          out.push({ topic: topics.scan(this.o.prefix, `hs-${stop.zone}`), payload: { code: item.sku, kind: 'product', ts: now }, qos: 0 })
+          out.push({ topic: topics.scan(this.o.prefix, `hs-${stop.zone}`), payload: { code: item.sku, kind: 'product', ts: now } satisfies ScanMessage, qos: 0 })
         }
       }
       return
@@ -238,7 +238,7 @@ export class StoreSimulator {
     const total = Math.round(s.basket.reduce((n, i) => n + i.qty * i.price, 0) * 100) / 100
     out.push({
       topic: topics.receipt(this.o.prefix, `lane-${1 + (s.id % 3)}`),
-      payload: { receiptId: `r-${now.toString(36)}-${++this.receiptSeq}`, ...(s.member ? { memberId: s.member.memberId } : {}), items: s.basket, ...(coupons.length ? { coupons } : {}), total, ts: now },
+      payload: { receiptId: `r-${now.toString(36)}-${++this.receiptSeq}`, ...(s.member ? { memberId: s.member.memberId } : {}), items: s.basket, ...(coupons.length ? { coupons } : {}), total, ts: now } satisfies ReceiptMessage,
       qos: 1,
     })
   }
@@ -252,7 +252,7 @@ export class StoreSimulator {
 
   private scan(now: number, out: SimMessage[]): void {
     for (const a of this.scanners) {
-      const heard: { id?: string; adv?: string; rssi: number; ts: number }[] = []
+      const heard: BleSighting[] = []
       for (const s of this.shoppers) {
         if (s.left) continue
         const rssi = rssiAt(a.txPower ?? -59, dist(s.pos, a), this.radio, this.rng)
@@ -261,7 +261,7 @@ export class StoreSimulator {
         if (this.espresense.has(a.id)) {
           this.stats.sightingMessages++
           this.stats.sightings++
-          out.push({ topic: topics.espresense(subj.id, a.id), payload: { id: subj.id, rssi, 'rssi@1m': a.txPower ?? -59, distance: Math.round(dist(s.pos, a) * 100) / 100 }, qos: 0 })
+          out.push({ topic: topics.espresense(subj.id, a.id), payload: { id: subj.id, rssi, 'rssi@1m': a.txPower ?? -59, distance: Math.round(dist(s.pos, a) * 100) / 100 } satisfies EspresenseMessage, qos: 0 })
           continue
         }
         heard.push(this.advScanners.has(a.id) && subj.adv ? { adv: subj.adv, rssi, ts: now } : { id: subj.id, rssi, ts: now })

@@ -14,6 +14,7 @@ import { adminRoutes } from './admin.js'
 import { memberRoutes } from './member.js'
 import { pageRoutes } from './pages.js'
 import type { GatewayServices } from './services.js'
+import { MESSAGE_SCHEMAS } from '../contract/messages.js'
 
 export interface HttpOptions { host: string; port: number; services: GatewayServices }
 
@@ -33,6 +34,7 @@ export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema))
 
   await app.register(swagger, {
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
     openapi: {
       info: { title: 'AisleEdge gateway', version: s.version, description: 'Store gateway: operations, admin API (CONTRACT section 8) and the member WebSocket (section 4).' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
@@ -43,6 +45,8 @@ export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
       ],
     },
   })
+  // every MQTT and WebSocket message of the contract, documented next to the HTTP API
+  for (const [name, schema] of Object.entries(MESSAGE_SCHEMAS)) app.addSchema({ $id: name, ...schema })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(websocket, { options: { maxPayload: 16 * 1024 } })
 

@@ -32,6 +32,8 @@ t.test('OpenAPI documents the admin API', async (t) => {
   for (const p of ['/v1/admin/layout', '/v1/admin/presence', '/v1/admin/devices', '/v1/admin/members/{memberId}', '/v1/admin/campaigns/{id}', '/healthz', '/readyz']) t.ok(spec.paths[p], `documents ${p}`)
   t.ok(spec.paths['/v1/admin/layout']!['put'], 'PUT layout')
   t.ok(spec.components.securitySchemes['bearer'])
+  const schemas = (spec.components as unknown as { schemas: Record<string, unknown> }).schemas
+  for (const m of ['mqtt.in.BleMessage', 'mqtt.in.ReceiptMessage', 'mqtt.out.DwellEvent', 'ws.server.OfferFrame', 'ws.app.RangingFrame']) t.ok(schemas[m], `documents message ${m}`)
 })
 
 t.test('pages', async (t) => {
