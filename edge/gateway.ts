@@ -28,7 +28,7 @@ import type { MqttPort } from './mqtt/port.js'
 import { CouponCodec } from './offers/coupon.js'
 import { FirstOfferStep, type IssuedOffer } from './offers/first-step.js'
 import { localDay } from './offers/time.js'
-import { EmaPresenceEngine } from './presence/engine.js'
+import { buildPresence } from './presence/factory.js'
 import type { PresenceEngine, ZoneEvent } from './presence/types.js'
 import {
   campaignRetireOps, campaignUpsertOps, deadLetterOps, deviceUpsertOps, dwellSessionOps, layoutOps, loadCampaigns, loadDevices,
@@ -122,7 +122,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     for (const d of await loadDevices(store)) devices.restore(d)
 
     // ---- presence
-    const presence: PresenceEngine = new EmaPresenceEngine(layout, config.presence, (e) => bus.emit('zone', e))
+    let built = buildPresence(config.presence, layout, (e) => bus.emit('zone', e), null)
+    let presence: PresenceEngine = built.engine
+    log.info({ presence: built.note }, 'presence')
 
     // ---- offers
     const codec = new CouponCodec({ id: config.coupon.keyId, key: Buffer.from(config.coupon.key ?? secrets.couponKey, 'hex') })

@@ -37,31 +37,49 @@ export interface SubjectPresence {
 }
 
 /**
- * A subject's smoothed readings, packed for cache locality: entry i is
- * `buf[i*STRIDE]` anchor index, `buf[i*STRIDE+1]` smoothed RSSI, `buf[i*STRIDE+2]` time of the last reading.
- * Only the first `n` entries are live, all fresh (the engine prunes stale ones before locating).
+ * A subject's smoothed readings, packed for cache locality. Entry i starts at o = i * stride:
+ * buf[o] anchor index, buf[o + 1] time of the last reading, buf[o + 2] smoothed RSSI, then smoother state.
+ * Only the first `n` entries are live, and all are fresh (the engine drops stale ones before locating).
  */
-export interface Readings { buf: Float64Array; n: number }
-export const STRIDE = 3
+export interface Readings { buf: Float64Array; n: number; stride: number }
+
+/** The anchors of the current layout, by index (the engine's anchor table). */
+export interface AnchorTable {
+  ids: readonly string[]
+  zones: readonly string[]
+  /** metres, NaN when unknown */
+  x: Float64Array
+  y: Float64Array
+  /** RSSI at 1 m, NaN when unknown */
+  txPower: Float64Array
+}
 
 /**
- * Locators map a subject's fresh smoothed readings to a zone. Per-subject memory (hysteresis, a filter) lives
- * in a slot the locator creates and the engine keeps with the subject, so locating costs no extra lookup.
- * `r` belongs to the engine and is valid only during the call; `zoneOf[anchor index]` gives an anchor's zone.
+ * Locators map a subject's fresh smoothed readings to a zone. Per-subject memory lives in a slot the locator
+ * creates and the engine keeps with the subject (no extra lookup). `r` is only valid during the call.
  */
 export interface Locator<Slot = unknown> {
   readonly name: string
   newSlot(): Slot
   /** zone id, or null when there is nothing to go on */
-  locate(slot: Slot, r: Readings, zoneOf: readonly string[], now: number): string | null
-  setLayout(layout: Layout, anchorIds: readonly string[]): void
+  locate(slot: Slot, r: Readings, now: number): string | null
+  /** zones from most to least likely, for evaluation (top-2 accuracy) and explanations */
+  rank(r: Readings, max: number): string[]
+  setLayout(layout: Layout, anchors: AnchorTable): void
+  /** false when the locator cannot work yet (a fingerprint locator without calibration) */
+  ready(): boolean
 }
+
+export type LocatorName = 'strongest' | 'fingerprint' | 'position'
 
 export interface PresenceOptions {
   staleSeconds: number
-  smoothing: number
   defaultDwellSeconds: number
   exitGraceSeconds: number
+  /** a new zone must be the locator's answer this long before the subject moves (0 = at once) */
+  switchSeconds: number
+  /** locate a subject at most this often; readings in between only update the smoothing (0 = every reading) */
+  locateEveryMs: number
 }
 
 export interface PresenceEngine {

@@ -1,14 +1,14 @@
 /** Presence, first step: smoothing, nearest anchor with hysteresis, dwell with a grace period. Virtual time only. */
 import t from 'tap'
 import type { Layout } from '../../edge/contract/resources.js'
-import { EmaPresenceEngine } from '../../edge/presence/engine.js'
+import { Presence as EmaPresenceEngine } from '../../edge/presence/engine.js'
 import type { ZoneEvent } from '../../edge/presence/types.js'
 
 const layout: Layout = {
   zones: [{ id: 'fridge', dwellSeconds: 10 }, { id: 'bakery' }],
   anchors: [{ id: 'A', kind: 'scanner', zone: 'fridge' }, { id: 'B', kind: 'scanner', zone: 'bakery' }, { id: 'btn', kind: 'button', zone: 'fridge' }],
 }
-const opts = { staleSeconds: 8, smoothing: 0.35, defaultDwellSeconds: 5, exitGraceSeconds: 6 }
+const opts = { staleSeconds: 8, defaultDwellSeconds: 5, exitGraceSeconds: 6, switchSeconds: 0, locateEveryMs: 0 }
 const T0 = 1_800_000_000_000
 
 function run(feed: (p: EmaPresenceEngine, ev: ZoneEvent[]) => void): ZoneEvent[] {
