@@ -1,8 +1,12 @@
 /**
  * The presence engine: per subject-anchor smoothing (pluggable, with outlier rejection) and a staleness
- * timeout, a pluggable locator, a zone filter (a new zone must hold for switchSeconds before the subject
- * moves) and dwell tracking. One map lookup per reading: everything about a subject (its packed anchor
- * entries, the locator's slot, the zone filter, its visit) lives in one record.
+ * timeout, a pluggable locator that scores zones, a zone filter and dwell tracking.
+ *
+ * The zone filter is a hidden Markov model's forward step over the layout's zones: each second a subject
+ * stays in its zone with probability stayProbability, and the locator's scores are the evidence. The subject
+ * moves only when another zone's probability beats its current zone's by switchMargin, which stops
+ * flip-flopping between neighbours while a real move is still seen within seconds.
+ * One map lookup per reading: everything about a subject lives in one record.
  */
 import type { Layout } from '../contract/resources.js'
 import { DwellTracker, type Visit } from './dwell.js'
@@ -12,20 +16,17 @@ import type { AnchorTable, Locator, PresenceEngine, PresenceOptions, Reading, Re
 
 interface SubjectState extends Readings {
   lastSeen: number
-  slot: unknown
   visit: Visit | null
-  /** the locator's latest answer and when it was computed */
-  located: string | null
-  locatedAt: number
-  /** zone filter: the zone the subject is in, and a challenger with the time it started winning */
-  zone: string | null
-  challenger: string | null
-  challengerSince: number
+  /** zone filter: probability of each layout zone, when it was last updated, the zone the subject is in */
+  post: Float64Array | null
+  postAt: number
+  zone: number
 }
 
 /** entries a subject starts with; grows by doubling (a subject is heard by a handful of anchors) */
 const INITIAL_ENTRIES = 4
 const HEAD = 3 // anchor, ts, value
+const POSTERIOR_FLOOR = 0.01
 
 export interface EngineParts {
   smoother?: Smoother
@@ -39,8 +40,9 @@ export class Presence implements PresenceEngine {
   private table: AnchorTable = { ids: [], zones: [], x: new Float64Array(0), y: new Float64Array(0), txPower: new Float64Array(0) }
   private readonly dwell: DwellTracker
   private readonly staleMs: number
-  private readonly switchMs: number
   private readonly stride: number
+  private zoneIds: string[] = []
+  private scores = new Float64Array(0)
   readonly smoother: Smoother
   readonly locator: Locator
 
@@ -49,7 +51,6 @@ export class Presence implements PresenceEngine {
     this.locator = parts.locator ?? new StrongestAnchorLocator()
     this.stride = HEAD + this.smoother.stateSize
     this.staleMs = opts.staleSeconds * 1000
-    this.switchMs = opts.switchSeconds * 1000
     this.dwell = new DwellTracker((z) => this.dwellSeconds.get(z) ?? opts.defaultDwellSeconds, opts.exitGraceSeconds * 1000, emit)
     this.applyLayout(layout)
   }
@@ -75,10 +76,9 @@ export class Presence implements PresenceEngine {
   observeAt(subject: string, idx: number, rssi: number, ts: number): void {
     let s = this.subjects.get(subject)
     if (s === undefined) {
-      s = {
-        buf: new Float64Array(INITIAL_ENTRIES * this.stride), n: 0, stride: this.stride, lastSeen: ts, slot: this.locator.newSlot(), visit: null,
-        located: null, locatedAt: -Infinity, zone: null, challenger: null, challengerSince: 0,
-      }
+      // the first locate waits one locate interval: a subject is heard by its anchors one after another,
+      // and locating on the first anchor alone would start it in the wrong zone
+      s = { buf: new Float64Array(INITIAL_ENTRIES * this.stride), n: 0, stride: this.stride, lastSeen: ts, visit: null, post: null, postAt: ts, zone: -1 }
       this.subjects.set(subject, s)
     } else if (ts < s.lastSeen - this.staleMs) return // too late to say anything about now
     const stride = this.stride
@@ -117,35 +117,60 @@ export class Presence implements PresenceEngine {
     }
     s.n = n
     s.lastSeen = now
-    if (now - s.locatedAt >= this.opts.locateEveryMs) {
-      s.located = this.locator.locate(s.slot, s, now)
-      s.locatedAt = now
-    }
-    this.dwell.update(subject, s, this.filter(s, s.located, now), now)
+    if (now - s.postAt >= this.opts.locateEveryMs && (s.post !== null || now > s.postAt || this.opts.locateEveryMs === 0)) this.filter(s, now)
+    this.dwell.update(subject, s, s.zone < 0 ? null : this.zoneIds[s.zone]!, now)
   }
 
-  /** The zone filter: a challenger must be the locator's answer for switchMs before the subject moves. */
-  private filter(s: SubjectState, located: string | null, now: number): string | null {
-    if (located === null) return s.zone
-    if (s.zone === null || located === s.zone || this.switchMs === 0) {
-      s.zone = located
-      s.challenger = null
-      return located
+  /** One forward step of the zone filter with the locator's scores as evidence. */
+  private filter(s: SubjectState, now: number): void {
+    const sc = this.scores
+    const Z = sc.length
+    if (Z === 0 || !this.locator.score(s, now, sc)) return
+    let total = 0
+    for (let z = 0; z < Z; z++) total += sc[z]!
+    if (!(total > 0)) return
+    const eps = this.opts.evidenceFloor
+    let post = s.post
+    if (post === null) {
+      post = s.post = new Float64Array(Z)
+      for (let z = 0; z < Z; z++) post[z] = eps + sc[z]! / total
+    } else {
+      const stay = this.opts.stayProbability ** Math.min(10, Math.max(0.1, (now - s.postAt) / 1000))
+      const move = Z > 1 ? (1 - stay) / (Z - 1) : 0
+      for (let z = 0; z < Z; z++) post[z] = (stay * post[z]! + move * (1 - post[z]!)) * (eps + sc[z]! / total)
     }
-    if (s.challenger !== located) {
-      s.challenger = located
-      s.challengerSince = now
-    } else if (now - s.challengerSince >= this.switchMs) {
-      s.zone = located
-      s.challenger = null
+    let sum = 0
+    let best = 0
+    for (let z = 0; z < Z; z++) {
+      sum += post[z]!
+      if (post[z]! > post[best]!) best = z
     }
-    return s.zone
+    // normalise, and never let a zone's probability fall below a floor: after a long stay somewhere, the
+    // filter must still be able to follow a real move within seconds
+    let renorm = 0
+    for (let z = 0; z < Z; z++) {
+      const p = Math.max(POSTERIOR_FLOOR, post[z]! / sum)
+      post[z] = p
+      renorm += p
+    }
+    for (let z = 0; z < Z; z++) post[z] = post[z]! / renorm
+    s.postAt = now
+    if (s.zone < 0 || (best !== s.zone && post[best]! - post[s.zone]! > this.opts.switchMargin)) s.zone = best
   }
 
-  /** The locator's ranking for a subject right now (evaluation, explanations). */
-  rank(subject: string, max = 3): string[] {
+  /** Zones by the locator's scores on the subject's current readings alone, without the filter. */
+  rankNow(subject: string, max = 3): string[] {
     const s = this.subjects.get(subject)
-    return s ? this.locator.rank(s, max) : []
+    const sc = this.scores
+    if (!s || !this.locator.score(s, s.lastSeen, sc)) return []
+    return [...sc].map((p, z) => ({ p, z })).filter((x) => x.p > 0).sort((a, b) => b.p - a.p).slice(0, max).map((x) => this.zoneIds[x.z]!)
+  }
+
+  /** Zones by the filter's probability for a subject right now (evaluation, explanations). */
+  rank(subject: string, max = 3): string[] {
+    const post = this.subjects.get(subject)?.post
+    if (!post) return []
+    return [...post].map((p, z) => ({ p, z })).sort((a, b) => b.p - a.p).slice(0, max).map((x) => this.zoneIds[x.z]!)
   }
 
   /** The smoothed RSSI per anchor id of a subject (calibration records these). */
@@ -161,7 +186,8 @@ export class Presence implements PresenceEngine {
 
   /** The zone the filter holds for a subject. */
   zoneOf(subject: string): string | null {
-    return this.subjects.get(subject)?.zone ?? null
+    const z = this.subjects.get(subject)?.zone ?? -1
+    return z < 0 ? null : this.zoneIds[z]!
   }
 
   tick(now: number): void {
@@ -216,6 +242,8 @@ export class Presence implements PresenceEngine {
       y: Float64Array.from(located, (a) => a.y ?? Number.NaN),
       txPower: Float64Array.from(located, (a) => a.txPower ?? Number.NaN),
     }
+    this.zoneIds = layout.zones.map((z) => z.id)
+    this.scores = new Float64Array(this.zoneIds.length)
     this.locator.setLayout(layout, this.table)
   }
 }

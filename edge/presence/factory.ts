@@ -11,13 +11,15 @@ export interface PresenceConfig extends PresenceOptions {
   marginDb: number
   pathLossExponent: number
   knn: number
+  fingerprintBandwidth: number
+  silenceDecay: number
 }
 
-export function makeLocator(name: LocatorName, cfg: Pick<PresenceConfig, 'marginDb' | 'pathLossExponent' | 'knn'>, model: FingerprintModelData | null = null): Locator {
+export function makeLocator(name: LocatorName, cfg: Pick<PresenceConfig, 'marginDb' | 'pathLossExponent' | 'knn' | 'fingerprintBandwidth' | 'silenceDecay'>, model: FingerprintModelData | null = null): Locator {
   switch (name) {
-    case 'strongest': return new StrongestAnchorLocator(cfg.marginDb)
-    case 'position': return new PositionLocator(cfg.pathLossExponent)
-    case 'fingerprint': return new FingerprintLocator(model ? { ...model, k: cfg.knn } : undefined)
+    case 'strongest': return new StrongestAnchorLocator(cfg.marginDb, cfg.silenceDecay)
+    case 'position': return new PositionLocator(cfg.pathLossExponent, -59, cfg.silenceDecay)
+    case 'fingerprint': return new FingerprintLocator(model ? { ...model, k: cfg.knn } : undefined, cfg.silenceDecay, cfg.fingerprintBandwidth)
   }
 }
 

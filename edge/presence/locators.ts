@@ -6,58 +6,55 @@
  *  - position: a position from anchor x/y by weighted least-squares ranging, then the zone polygon holding it.
  */
 import type { Layout, Zone } from '../contract/resources.js'
-import type { AnchorTable, Locator, Readings } from './types.js'
+import { signalAt, type AnchorTable, type Locator, type Readings } from './types.js'
 
 // ---------------------------------------------------------------- strongest anchor
 
-export interface StrongestSlot { current: string | null }
+/** Zone index of each anchor (-1: a position-only anchor), from the layout. */
+function anchorZoneIndex(layout: Layout, anchors: AnchorTable): Int32Array<ArrayBuffer> {
+  const zi = new Map(layout.zones.map((z, i) => [z.id, i]))
+  return Int32Array.from(anchors.zones, (z) => zi.get(z) ?? -1)
+}
 
-export class StrongestAnchorLocator implements Locator<StrongestSlot> {
+export class StrongestAnchorLocator implements Locator {
   readonly name = 'strongest'
-  private zones: readonly string[] = []
+  private zoneOf = new Int32Array(0)
   private offset = new Float64Array(0)
+  private best = new Float64Array(0)
+  private readonly decay: number
 
-  constructor(private readonly marginDb = 3) {}
+  /**
+   * marginDb: how much stronger a zone's best anchor must be to count as clearly nearer; it sets the softness
+   * of the scores (a zone `marginDb` weaker scores e^-1 of the strongest).
+   */
+  constructor(private readonly marginDb = 3, silenceDecayDbPerS = 3) { this.decay = silenceDecayDbPerS / 1000 }
 
-  newSlot(): StrongestSlot { return { current: null } }
   ready(): boolean { return true }
 
-  setLayout(_layout: Layout, anchors: AnchorTable): void {
-    this.zones = anchors.zones
+  setLayout(layout: Layout, anchors: AnchorTable): void {
+    this.zoneOf = anchorZoneIndex(layout, anchors)
     // compare path loss, not raw RSSI: a beacon that is 6 dB louder at 1 m is not nearer
     this.offset = Float64Array.from(anchors.txPower, (tx) => (Number.isNaN(tx) ? 0 : tx + 59))
+    this.best = new Float64Array(layout.zones.length)
   }
 
-  locate(slot: StrongestSlot, r: Readings): string | null {
+  score(r: Readings, now: number, out: Float64Array): boolean {
     const { buf, n, stride } = r
-    let best: string | null = null
-    let bestSignal = -Infinity
-    let currentSignal = -Infinity
-    const cur = slot.current
+    const best = this.best
+    best.fill(-Infinity)
+    let top = -Infinity
     for (let i = 0, o = 0; i < n; i++, o += stride) {
       const a = buf[o]!
-      const zone = this.zones[a]!
-      if (zone === '') continue // a position-only anchor
-      const signal = buf[o + 2]! - this.offset[a]!
-      if (signal > bestSignal) { bestSignal = signal; best = zone }
-      if (zone === cur && signal > currentSignal) currentSignal = signal
+      const z = this.zoneOf[a]!
+      if (z < 0) continue
+      const signal = signalAt(buf, o, now, this.decay) - this.offset[a]!
+      if (signal > best[z]!) best[z] = signal
+      if (signal > top) top = signal
     }
-    if (best === null) return null
-    if (cur !== null && best !== cur && currentSignal > -Infinity && bestSignal - currentSignal < this.marginDb) return cur
-    slot.current = best
-    return best
-  }
-
-  rank(r: Readings, max: number): string[] {
-    const byZone = new Map<string, number>()
-    for (let i = 0, o = 0; i < r.n; i++, o += r.stride) {
-      const a = r.buf[o]!
-      const zone = this.zones[a]!
-      if (zone === '') continue
-      const signal = r.buf[o + 2]! - this.offset[a]!
-      if (signal > (byZone.get(zone) ?? -Infinity)) byZone.set(zone, signal)
-    }
-    return [...byZone].sort((x, y) => y[1] - x[1]).slice(0, max).map((x) => x[0])
+    if (top === -Infinity) return false
+    const soft = Math.max(0.5, this.marginDb)
+    for (let z = 0; z < out.length; z++) out[z] = best[z] === -Infinity ? 0 : Math.exp((best[z]! - top) / soft)
+    return true
   }
 }
 
@@ -99,7 +96,7 @@ export function buildFingerprintModel(prints: readonly Fingerprint[], opts: { k?
   return { anchors, zones, floor, k: opts.k ?? 5, samples }
 }
 
-export class FingerprintLocator implements Locator<null> {
+export class FingerprintLocator implements Locator {
   readonly name = 'fingerprint'
   private model: FingerprintModelData | null = null
   /** training vectors minus floor, row-major M x A, and their squared norms */
@@ -111,12 +108,20 @@ export class FingerprintLocator implements Locator<null> {
   private q: Float64Array = new Float64Array(0)
   private qCols: number[] = []
   private anchorIds: readonly string[] = []
+  private layoutZones: readonly string[] = []
+  /** model zone index -> layout zone index (-1: a zone the layout no longer has) */
+  private layoutZone = new Int32Array(0)
+  private bestD = new Float64Array(0)
+  private bestL = new Int32Array(0)
 
-  constructor(model?: FingerprintModelData) {
+  private readonly decay: number
+
+  /** bandwidth: dB of Euclidean distance over which a neighbour's vote fades (e^-1/2 at one bandwidth farther than the nearest) */
+  constructor(model?: FingerprintModelData, silenceDecayDbPerS = 3, private readonly bandwidth = 6) {
+    this.decay = silenceDecayDbPerS / 1000
     if (model) this.setModel(model)
   }
 
-  newSlot(): null { return null }
   ready(): boolean { return this.model !== null && this.model.samples.length > 0 }
   get modelData(): FingerprintModelData | null { return this.model }
 
@@ -141,29 +146,22 @@ export class FingerprintLocator implements Locator<null> {
     this.mapAnchors()
   }
 
-  setLayout(_layout: Layout, anchors: AnchorTable): void {
+  setLayout(layout: Layout, anchors: AnchorTable): void {
     this.anchorIds = anchors.ids
+    this.layoutZones = layout.zones.map((z) => z.id)
     this.mapAnchors()
   }
 
   private mapAnchors(): void {
     const cols = new Map((this.model?.anchors ?? []).map((a, i) => [a, i]))
     this.colOf = Int32Array.from(this.anchorIds, (id) => cols.get(id) ?? -1)
+    const zi = new Map(this.layoutZones.map((z, i) => [z, i]))
+    this.layoutZone = Int32Array.from(this.model?.zones ?? [], (z) => zi.get(z) ?? -1)
   }
 
-  locate(_slot: null, r: Readings): string | null {
-    const ranked = this.vote(r, 1)
-    return ranked[0] ?? null
-  }
-
-  rank(r: Readings, max: number): string[] {
-    return this.vote(r, max)
-  }
-
-  /** k nearest fingerprints by Euclidean distance over all model anchors (unheard = floor), distance-weighted votes. */
-  private vote(r: Readings, max: number): string[] {
+  score(r: Readings, now: number, out: Float64Array): boolean {
     const model = this.model
-    if (!model || model.samples.length === 0) return []
+    if (!model || model.samples.length === 0) return false
     const A = model.anchors.length
     const q = this.q
     const cols = this.qCols
@@ -172,15 +170,18 @@ export class FingerprintLocator implements Locator<null> {
     for (let i = 0, o = 0; i < r.n; i++, o += r.stride) {
       const c = this.colOf[r.buf[o]!]!
       if (c < 0) continue
-      const v = Math.max(0, r.buf[o + 2]! - model.floor)
+      const v = Math.max(0, signalAt(r.buf, o, now, this.decay) - model.floor)
       q[c] = v
       cols.push(c)
       qNorm += v * v
     }
-    if (cols.length === 0) return []
+    if (cols.length === 0) return false
+    // k nearest fingerprints by Euclidean distance over all model anchors (unheard = floor)
     const k = Math.min(model.k, model.samples.length)
-    const bestD = new Float64Array(k).fill(Infinity)
-    const bestL = new Int32Array(k).fill(-1)
+    const bestD = this.bestD.length === k ? this.bestD : (this.bestD = new Float64Array(k))
+    const bestL = this.bestL.length === k ? this.bestL : (this.bestL = new Int32Array(k))
+    bestD.fill(Infinity)
+    bestL.fill(-1)
     const M = this.norms.length
     const t = this.t
     for (let m = 0; m < M; m++) {
@@ -195,20 +196,24 @@ export class FingerprintLocator implements Locator<null> {
       bestL[p] = this.labels[m]!
     }
     for (const c of cols) q[c] = 0
-    const votes = new Map<number, number>()
+    // Gaussian-kernel votes of the k nearest (a soft k-NN: probabilities the zone filter can weigh),
+    // relative to the nearest so that far-away scans still give a usable ranking; mapped to layout zones
+    out.fill(0)
+    const h2 = 2 * this.bandwidth * this.bandwidth
+    const d0 = Math.max(0, bestD[0]!)
     for (let i = 0; i < k; i++) {
-      if (bestL[i]! < 0) continue
-      votes.set(bestL[i]!, (votes.get(bestL[i]!) ?? 0) + 1 / (Math.sqrt(Math.max(0, bestD[i]!)) + 1))
+      const z = bestL[i]! < 0 ? -1 : this.layoutZone[bestL[i]!]!
+      if (z >= 0) out[z] = out[z]! + Math.exp(-(Math.max(0, bestD[i]!) - d0) / h2)
     }
-    return [...votes].sort((a, b) => b[1] - a[1]).slice(0, max).map(([z]) => model.zones[z]!)
+    return true
   }
 }
 
 // ---------------------------------------------------------------- position from anchor x/y
 
-interface Poly { zone: string; pts: [number, number][]; cx: number; cy: number }
+interface Poly { index: number; pts: [number, number][] }
 
-export class PositionLocator implements Locator<null> {
+export class PositionLocator implements Locator {
   readonly name = 'position'
   private anchors: AnchorTable | null = null
   private polys: Poly[] = []
@@ -217,22 +222,21 @@ export class PositionLocator implements Locator<null> {
   private readonly ds: number[] = []
 
   /** pathLossExponent: 2 in free space, 2-3.5 indoors; defaultTxPower: RSSI at 1 m when an anchor does not say */
-  constructor(private readonly pathLossExponent = 2.5, private readonly defaultTxPower = -59) {}
+  private readonly decay: number
+  constructor(private readonly pathLossExponent = 2.5, private readonly defaultTxPower = -59, silenceDecayDbPerS = 3) { this.decay = silenceDecayDbPerS / 1000 }
 
-  newSlot(): null { return null }
   ready(): boolean { return this.polys.length > 0 && this.anchors !== null && this.anchors.x.some((x) => !Number.isNaN(x)) }
 
   setLayout(layout: Layout, anchors: AnchorTable): void {
     this.anchors = anchors
-    this.polys = layout.zones.filter((z): z is Zone & { polygon: [number, number][] } => (z.polygon?.length ?? 0) >= 3).map((z) => ({
-      zone: z.id, pts: z.polygon,
-      cx: z.polygon.reduce((s, p) => s + p[0], 0) / z.polygon.length,
-      cy: z.polygon.reduce((s, p) => s + p[1], 0) / z.polygon.length,
-    }))
+    this.polys = layout.zones
+      .map((z, index) => ({ z, index }))
+      .filter((x): x is { z: Zone & { polygon: [number, number][] }; index: number } => (x.z.polygon?.length ?? 0) >= 3)
+      .map(({ z, index }) => ({ index, pts: z.polygon }))
   }
 
   /** Estimated position, or null without placed anchors. */
-  position(r: Readings): { x: number; y: number } | null {
+  position(r: Readings, now: number): { x: number; y: number } | null {
     const a = this.anchors
     if (!a) return null
     const xs = this.xs, ys = this.ys, ds = this.ds
@@ -243,7 +247,7 @@ export class PositionLocator implements Locator<null> {
       if (Number.isNaN(x) || Number.isNaN(y)) continue
       const tx = Number.isNaN(a.txPower[idx]!) ? this.defaultTxPower : a.txPower[idx]!
       xs.push(x); ys.push(y)
-      ds.push(Math.max(0.3, 10 ** ((tx - r.buf[o + 2]!) / (10 * this.pathLossExponent))))
+      ds.push(Math.max(0.3, 10 ** ((tx - signalAt(r.buf, o, now, this.decay)) / (10 * this.pathLossExponent))))
     }
     if (xs.length === 0) return null
     // weighted centroid as the start, weights 1/d^2
@@ -273,18 +277,16 @@ export class PositionLocator implements Locator<null> {
     return { x: px, y: py }
   }
 
-  locate(_slot: null, r: Readings): string | null {
-    return this.rank(r, 1)[0] ?? null
-  }
-
-  rank(r: Readings, max: number): string[] {
-    const p = this.position(r)
-    if (!p) return []
-    return this.polys
-      .map((z) => ({ zone: z.zone, d: inside(p.x, p.y, z.pts) ? 0 : edgeDistance(p.x, p.y, z.pts) }))
-      .sort((a, b) => a.d - b.d)
-      .slice(0, max)
-      .map((z) => z.zone)
+  /** zones by distance of the estimated position to their polygon: e^(-d^2 / 2 sigma^2), sigma = 1.5 m */
+  score(r: Readings, now: number, out: Float64Array): boolean {
+    const p = this.position(r, now)
+    if (!p) return false
+    out.fill(0)
+    for (const z of this.polys) {
+      const d = inside(p.x, p.y, z.pts) ? 0 : edgeDistance(p.x, p.y, z.pts)
+      out[z.index] = Math.exp(-(d * d) / (2 * 1.5 * 1.5))
+    }
+    return true
   }
 }
 

@@ -43,6 +43,15 @@ export interface SubjectPresence {
  */
 export interface Readings { buf: Float64Array; n: number; stride: number }
 
+/**
+ * The signal of entry `o` at time `now`: its smoothed RSSI, lowered by `decayPerMs` for every millisecond the
+ * anchor has been silent beyond a second (a phone that stops hearing a beacon has usually walked away from it).
+ */
+export function signalAt(buf: Float64Array, o: number, now: number, decayPerMs: number): number {
+  const silent = now - buf[o + 1]! - 1000
+  return silent > 0 ? buf[o + 2]! - silent * decayPerMs : buf[o + 2]!
+}
+
 /** The anchors of the current layout, by index (the engine's anchor table). */
 export interface AnchorTable {
   ids: readonly string[]
@@ -55,16 +64,14 @@ export interface AnchorTable {
 }
 
 /**
- * Locators map a subject's fresh smoothed readings to a zone. Per-subject memory lives in a slot the locator
- * creates and the engine keeps with the subject (no extra lookup). `r` is only valid during the call.
+ * Locators score every zone of the layout for a subject's fresh smoothed readings: `out[z]` (z indexing
+ * layout.zones) gets a non-negative weight of evidence, higher meaning more likely. The engine's zone filter
+ * turns the scores into a decision over time. `r` is only valid during the call.
  */
-export interface Locator<Slot = unknown> {
+export interface Locator {
   readonly name: string
-  newSlot(): Slot
-  /** zone id, or null when there is nothing to go on */
-  locate(slot: Slot, r: Readings, now: number): string | null
-  /** zones from most to least likely, for evaluation (top-2 accuracy) and explanations */
-  rank(r: Readings, max: number): string[]
+  /** fills out[]; returns false when there is nothing to go on */
+  score(r: Readings, now: number, out: Float64Array): boolean
   setLayout(layout: Layout, anchors: AnchorTable): void
   /** false when the locator cannot work yet (a fingerprint locator without calibration) */
   ready(): boolean
@@ -76,9 +83,13 @@ export interface PresenceOptions {
   staleSeconds: number
   defaultDwellSeconds: number
   exitGraceSeconds: number
-  /** a new zone must be the locator's answer this long before the subject moves (0 = at once) */
-  switchSeconds: number
-  /** locate a subject at most this often; readings in between only update the smoothing (0 = every reading) */
+  /** zone filter: probability a subject is still in its zone a second later (a hidden Markov model's prior) */
+  stayProbability: number
+  /** zone filter: a challenger's probability must beat the current zone's by this much before the subject moves */
+  switchMargin: number
+  /** zone filter: evidence every zone keeps in each update (higher = one scan counts for less) */
+  evidenceFloor: number
+  /** locate (update the zone filter) at most this often; readings in between only smooth */
   locateEveryMs: number
 }
 

@@ -8,7 +8,7 @@ const layout: Layout = {
   zones: [{ id: 'fridge', dwellSeconds: 10 }, { id: 'bakery' }],
   anchors: [{ id: 'A', kind: 'scanner', zone: 'fridge' }, { id: 'B', kind: 'scanner', zone: 'bakery' }, { id: 'btn', kind: 'button', zone: 'fridge' }],
 }
-const opts = { staleSeconds: 8, defaultDwellSeconds: 5, exitGraceSeconds: 6, switchSeconds: 0, locateEveryMs: 0 }
+const opts = { staleSeconds: 8, defaultDwellSeconds: 5, exitGraceSeconds: 6, stayProbability: 0.9, switchMargin: 0.2, evidenceFloor: 0.05, locateEveryMs: 0 }
 const T0 = 1_800_000_000_000
 
 function run(feed: (p: EmaPresenceEngine, ev: ZoneEvent[]) => void): ZoneEvent[] {
