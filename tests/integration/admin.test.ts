@@ -62,7 +62,11 @@ t.test('layout', async (t) => {
 t.test('presence and devices are pseudonymous', async (t) => {
   const dev = await connect(`mqtt://127.0.0.1:${gw.mqttPort}`)
   const ts = clock.now()
-  await publishJson(dev, topics.ble(gw.prefix, 'scn-dairy'), [{ id: rpidAt(MEMBER_KEY, ts), rssi: -50, ts }, { id: 'ibeacon:426c7565-4368-6172-6d42-6561636f6e73-1-7', rssi: -60, ts }])
+  // two scans a second apart: a subject is located once it has been heard for a locate interval
+  for (const t of [ts, ts + 1000]) {
+    clock.set(t)
+    await publishJson(dev, topics.ble(gw.prefix, 'scn-dairy'), [{ id: rpidAt(MEMBER_KEY, t), rssi: -50, ts: t }, { id: 'ibeacon:426c7565-4368-6172-6d42-6561636f6e73-1-7', rssi: -60, ts: t }])
+  }
   await publishJson(dev, topics.bandStatus(gw.prefix, 'b-7'), { battery: 41, clerkId: 'c-1', onShift: true })
   await dev.endAsync()
   const p = await waitFor(async () => {
