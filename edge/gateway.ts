@@ -28,8 +28,10 @@ import type { MqttPort } from './mqtt/port.js'
 import { CouponCodec } from './offers/coupon.js'
 import { FirstOfferStep, type IssuedOffer } from './offers/first-step.js'
 import { localDay } from './offers/time.js'
-import { buildPresence } from './presence/factory.js'
-import type { PresenceEngine, ZoneEvent } from './presence/types.js'
+import { buildPresence, makeLocator } from './presence/factory.js'
+import type { Presence } from './presence/engine.js'
+import { CalibrationService } from './features/calibration.js'
+import type { ZoneEvent } from './presence/types.js'
 import {
   campaignRetireOps, campaignUpsertOps, deadLetterOps, deviceUpsertOps, dwellSessionOps, layoutOps, loadCampaigns, loadDevices,
   memberEraseOps, memberUpsertOps, offerIssuedOps, offersSince, pruneDeadLettersOp,
@@ -122,9 +124,28 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     for (const d of await loadDevices(store)) devices.restore(d)
 
     // ---- presence
-    let built = buildPresence(config.presence, layout, (e) => bus.emit('zone', e), null)
-    let presence: PresenceEngine = built.engine
-    log.info({ presence: built.note }, 'presence')
+    let presenceNote = ''
+    let presenceRef: Presence | null = null
+    const calibration = new CalibrationService({
+      store, clock, log,
+      vectors: () => presenceRef!,
+      keyOf: (s) => identity.keyOf(s),
+      zones: () => zoneIds,
+      k: config.presence.knn,
+      bandwidth: config.presence.fingerprintBandwidth,
+      onModel: (model) => {
+        if (config.presence.locator !== 'fingerprint' || !presenceRef) return
+        presenceRef.setLocator(makeLocator('fingerprint', config.presence, model))
+        presenceNote = `fingerprint locator (${model.zones.length} zones, ${model.samples.length} fingerprints), ${config.presence.smoothing.kind} smoothing`
+        log.info({ presence: presenceNote }, 'presence locator updated')
+      },
+    })
+    const model = await calibration.init(config.presence.calibrationFile)
+    const built = buildPresence(config.presence, layout, (e) => bus.emit('zone', e), model)
+    const presence = built.engine
+    presenceRef = presence
+    presenceNote = built.note
+    log.info({ presence: presenceNote }, 'presence')
 
     // ---- offers
     const codec = new CouponCodec({ id: config.coupon.keyId, key: Buffer.from(config.coupon.key ?? secrets.couponKey, 'hex') })
@@ -183,6 +204,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         const r = readings[i]!
         presence.observeAt(identity.keyOf(r.id), slot, r.rssi, r.ts)
       }
+      if (calibration.recording) calibration.tick(readings[readings.length - 1]!.ts)
     })
     bus.on('dwellReport', ({ sensor, msg, ts }) => {
       const subject = msg.subject !== undefined ? identity.keyOf(msg.subject) : `anon:${sensor}`
@@ -242,6 +264,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       const now = clock.now()
       identity.advance(now)
       presence.tick(now)
+      calibration.tick(now)
     }, config.presence.tickMs)
     let lastPrune = 0
     const housekeeping = setInterval(() => {
@@ -275,11 +298,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
     // ---- HTTP
     const services: GatewayServices = {
-      version: ver, storeId, clock, log, metrics: m, hub: memberHub, memberTokens, adminTokens,
+      version: ver, storeId, clock, log, metrics: m, hub: memberHub, memberTokens, adminTokens, calibration,
       ready: () => ({
         broker: { ok: mqtt.isConnected(), detail: `${mqtt.mode} ${mqtt.displayUrl}` },
         database: { ok: store.queue.stats.lastError === null || store.queue.stats.failedUnits === 0, detail: store.queue.stats.lastError ?? `${dbFile} (WAL)` },
         model: { ok: true, detail: 'no recommender model loaded: campaign rule priority' },
+        presence: { ok: true, detail: presenceNote },
       }),
       layout: () => layout,
       setLayout: async (l, by) => {

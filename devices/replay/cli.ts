@@ -1,5 +1,5 @@
 /**
- * npm run replay -- [--data ../shared/data] [--dataset esiiab|esiiab-ground|waldo|all]
+ * npm run replay -- [--data ../shared/data] [--dataset esiiab|esiiab-ground|waldo|demo|all]
  *                   [--locator strongest,fingerprint,position] [--smoothing ema,kalman,percentile]
  *                   [--set presence.key=value ...] [--json]
  *
@@ -15,7 +15,9 @@ import { evaluate, type EvalResult } from '../../edge/presence/evaluate.js'
 import type { PresenceConfig } from '../../edge/presence/factory.js'
 import type { LocatorName } from '../../edge/presence/types.js'
 import type { SmootherName } from '../../edge/presence/smoothing.js'
-import { ESIIAB_FILES, ESIIAB_GROUND, loadEsiiab, loadWaldo, type Dataset } from './datasets.js'
+import { join } from 'node:path'
+import { packageRoot } from '../../edge/config/load.js'
+import { ESIIAB_FILES, ESIIAB_GROUND, loadDemo, loadEsiiab, loadWaldo, type Dataset } from './datasets.js'
 
 function args(argv: string[]): Map<string, string[]> {
   const out = new Map<string, string[]>()
@@ -43,6 +45,7 @@ export function datasets(dir: string, which: string): Dataset[] {
   if (which === 'all' || which === 'esiiab') for (const f of ESIIAB_FILES) out.push(loadEsiiab(dir, f))
   if (which === 'all' || which === 'esiiab-ground') for (const f of ESIIAB_GROUND) out.push(loadEsiiab(dir, f))
   if (which === 'all' || which === 'waldo') out.push(loadWaldo(dir))
+  if (which === 'all' || which === 'demo') out.push(loadDemo(loadConfig({ file: join(packageRoot(), 'config', 'demo-store.json'), env: {} }).config.layout))
   return out
 }
 
@@ -52,7 +55,7 @@ const f1 = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(1))
 function main(): void {
   const a = args(process.argv.slice(2))
   const dir = resolve(a.get('data')?.[0] ?? '../shared/data')
-  if (!existsSync(dir)) {
+  if (!existsSync(dir) && a.get('dataset')?.[0] !== 'demo') {
     console.error(`no datasets at ${dir}: pass --data <folder holding ble-rssi-esiiab-sectors and ble-rssi-uci-waldo-library>`)
     process.exitCode = 2
     return

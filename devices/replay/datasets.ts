@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Anchor, Layout, Zone } from '../../edge/contract/resources.js'
+import { zoneRecordings } from '../simulator/recordings.js'
 
 export interface Scan { ts: number; readings: { anchor: string; rssi: number }[] }
 export interface Sequence { zone: string; scans: Scan[] }
@@ -137,6 +138,11 @@ export function loadWaldo(dataDir: string, minScans = 10): Dataset {
     sequences: kept.map(([zone, list]) => ({ zone, scans: [...list].sort((a, b) => a.t - b.t).map((s, i) => ({ ts: i * 1000, readings: s.readings })) })),
     notes: `${zones.length} zones of 3 x 3 cells (${dropped.length} blocks with fewer than ${minScans} scans dropped: ${dropped.map(([z, l]) => `${z} ${l.length}`).join(', ')})`,
   }
+}
+
+/** The demo store under the simulator's radio model: 5 minutes a zone, for comparison with the real data. */
+export function loadDemo(layout: Layout, seed = 7): Dataset {
+  return { name: 'demo store (simulated radio)', layout, sequences: zoneRecordings(layout, 300, seed), notes: 'one scanner per zone, log-distance path loss with 3.5 dB shadowing' }
 }
 
 export const ESIIAB_FILES = ['Tx0.csv', 'Tx_4.csv', 'Tx_8.csv'] as const

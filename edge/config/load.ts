@@ -182,6 +182,14 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const semantic = semanticIssues(config).map((i) => ({ ...i, source: envSourced.get(i.key) ?? fileLabel }))
   if (semantic.length) throw new ConfigError(semantic, sources)
   const dataDir = isAbsolute(config.dataDir) ? config.dataDir : resolve(opts.cwd ?? process.cwd(), config.dataDir)
+  const cal = config.presence.calibrationFile
+  if (cal !== undefined && !isAbsolute(cal)) {
+    const base = fileLabel !== 'defaults' ? dirname(fileLabel) : opts.cwd ?? process.cwd()
+    config.presence.calibrationFile = resolve(base, cal)
+  }
+  if (config.presence.calibrationFile !== undefined && !existsSync(config.presence.calibrationFile)) {
+    throw new ConfigError([{ key: 'presence.calibrationFile', value: cal, expected: `an existing file (${config.presence.calibrationFile})`, source: fileLabel }], sources)
+  }
   return { config: { ...config, dataDir }, sources, envAdminToken: env['AISLE_ADMIN_TOKEN'] || undefined }
 }
 

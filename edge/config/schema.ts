@@ -69,6 +69,7 @@ export const ConfigSchema = Type.Object({
     fingerprintBandwidth: Type.Number({ minimum: 0.5, maximum: 50, description: 'fingerprint: dB over which a farther neighbour\'s vote fades' }),
     silenceDecay: Type.Number({ minimum: 0, maximum: 50, description: 'dB per second an anchor loses while it is not heard (after 1 s of silence)' }),
     tickMs: Type.Integer({ minimum: 50, maximum: 10_000 }),
+    calibrationFile: Type.Optional(Type.String({ minLength: 1, description: 'fingerprints to seed calibration with when the database has none (relative to the config file)' })),
   }, { additionalProperties: false }),
   member: Type.Object({
     jwt: Type.Object({

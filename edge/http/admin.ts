@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { Campaign, CampaignId, Layout, Member, MemberId } from '../contract/index.js'
+import { Campaign, CampaignId, Layout, Member, MemberId, ZoneId } from '../contract/index.js'
 import { requireRole, type Caller } from './auth.js'
 import type { GatewayServices } from './services.js'
 
@@ -66,6 +66,59 @@ export const adminRoutes: FastifyPluginAsync<{ services: GatewayServices }> = as
     preHandler: viewer,
     schema: { tags: ['admin'], security, summary: 'outbox backlog and CRM sync state (role viewer)', response: { 200: SyncBody, ...errors } },
   }, async () => s.sync())
+
+  // ---- calibration (store IT walks each zone with a tag; CONTRACT is silent, see README)
+  const Session = Type.Object({ id: Type.Integer(), zone: Type.String(), subject: Type.String(), startedAt: Type.String(), endsAt: Type.String(), state: Type.String(), samples: Type.Integer(), createdBy: Type.String() })
+  const Check = Type.Object({ zones: Type.Array(Type.Object({ zone: Type.String(), samples: Type.Integer(), tested: Type.Integer(), accuracy: Type.Number() })), accuracy: Type.Number(), problems: Type.Array(Type.String()) })
+  app.get('/calibration', {
+    preHandler: viewer,
+    schema: {
+      tags: ['admin'], security, summary: 'calibration sessions, samples per zone and the active fingerprint model (role viewer)',
+      response: { 200: Type.Object({ sessions: Type.Array(Session), samples: Type.Record(Type.String(), Type.Integer()), model: Type.Union([Type.Null(), Type.Object({ builtAt: Type.String(), zones: Type.Array(Type.String()), anchors: Type.Integer(), fingerprints: Type.Integer(), check: Check })]) }), ...errors },
+    },
+  }, async () => s.calibration.status())
+
+  app.post('/calibration/sessions', {
+    preHandler: operator,
+    schema: {
+      tags: ['admin'], security, summary: 'record fingerprints of a tag or phone walked around a zone (role operator)',
+      body: Type.Object({
+        zone: ZoneId,
+        subject: Type.String({ minLength: 1, maxLength: 128, description: 'the tag or phone as the scanners report it, e.g. ibeacon:...-1-7' }),
+        seconds: Type.Integer({ minimum: 10, maximum: 900, default: 60 }),
+      }, { additionalProperties: false }),
+      response: { 201: Session, ...errors, 409: ErrorBody },
+    },
+  }, async (req, reply) => {
+    const r = await s.calibration.start(req.body.zone, req.body.subject, req.body.seconds, by(req))
+    if ('problem' in r) return reply.code(r.problem.includes('already') ? 409 : 400).send({ statusCode: r.problem.includes('already') ? 409 : 400, error: r.problem.includes('already') ? 'Conflict' : 'Bad Request', message: r.problem })
+    return reply.code(201).send(r)
+  })
+
+  app.delete('/calibration/sessions/:id', {
+    preHandler: operator,
+    schema: { tags: ['admin'], security, summary: 'stop a recording session early (role operator)', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: Type.Object({ id: Type.Integer(), result: Type.String() }), ...errors } },
+  }, async (req, reply) => {
+    if (!(await s.calibration.cancel(req.params.id))) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no recording session ${req.params.id}` })
+    return { id: req.params.id, result: 'cancelled' }
+  })
+
+  app.post('/calibration/build', {
+    preHandler: operator,
+    schema: {
+      tags: ['admin'], security, summary: 'check the fingerprints and make them the active model (role operator)',
+      response: { 200: Type.Object({ zones: Type.Array(Type.String()), fingerprints: Type.Integer(), check: Check }), 400: Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String(), check: Type.Optional(Check) }), 401: ErrorBody, 403: ErrorBody },
+    },
+  }, async (req, reply) => {
+    const r = await s.calibration.build(by(req))
+    if ('problems' in r) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: r.problems.join('; '), ...(r.check ? { check: r.check } : {}) })
+    return { zones: r.model.zones, fingerprints: r.model.samples.length, check: r.check }
+  })
+
+  app.delete('/calibration/samples', {
+    preHandler: operator,
+    schema: { tags: ['admin'], security, summary: 'delete calibration samples, of one zone or all (role operator)', querystring: Type.Object({ zone: Type.Optional(ZoneId) }), response: { 200: Type.Object({ deleted: Type.Integer() }), ...errors } },
+  }, async (req) => ({ deleted: await s.calibration.deleteSamples(req.query.zone) }))
 
   app.get('/members', {
     preHandler: admin,

@@ -7,6 +7,7 @@ import type { Metrics } from '../core/metrics.js'
 import type { MemberHub } from '../delivery/hub.js'
 import type { MemberTokenVerifier } from '../delivery/jwt.js'
 import type { DeviceView } from '../ingest/devices.js'
+import type { CalibrationService } from '../features/calibration.js'
 
 export interface ReadyCheck { ok: boolean; detail: string }
 
@@ -36,6 +37,7 @@ export interface GatewayServices {
   metrics: Metrics
   hub: MemberHub
   memberTokens: MemberTokenVerifier
+  calibration: Pick<CalibrationService, 'start' | 'cancel' | 'build' | 'deleteSamples' | 'status'>
   /** sha256(token) -> holder */
   adminTokens: Map<string, { name: string; role: Role }>
   ready(): Record<string, ReadyCheck>

@@ -44,11 +44,13 @@ export class Presence implements PresenceEngine {
   private zoneIds: string[] = []
   private scores = new Float64Array(0)
   readonly smoother: Smoother
-  readonly locator: Locator
+  private loc: Locator
+  private layout: Layout
 
   constructor(layout: Layout, private readonly opts: PresenceOptions, emit: (e: ZoneEvent) => void, parts: EngineParts = {}) {
     this.smoother = parts.smoother ?? new EmaSmoother()
-    this.locator = parts.locator ?? new StrongestAnchorLocator()
+    this.loc = parts.locator ?? new StrongestAnchorLocator()
+    this.layout = layout
     this.stride = HEAD + this.smoother.stateSize
     this.staleMs = opts.staleSeconds * 1000
     this.dwell = new DwellTracker((z) => this.dwellSeconds.get(z) ?? opts.defaultDwellSeconds, opts.exitGraceSeconds * 1000, emit)
@@ -56,6 +58,13 @@ export class Presence implements PresenceEngine {
   }
 
   get trackedSubjects(): number { return this.subjects.size }
+  get locator(): Locator { return this.loc }
+
+  /** Swap the locator (a new fingerprint model) while subjects keep their smoothing and zone filter. */
+  setLocator(locator: Locator): void {
+    locator.setLayout(this.layout, this.table)
+    this.loc = locator
+  }
   get anchors(): AnchorTable { return this.table }
 
   isAnchor(id: string): boolean { return this.anchorIndex.has(id) }
@@ -125,7 +134,7 @@ export class Presence implements PresenceEngine {
   private filter(s: SubjectState, now: number): void {
     const sc = this.scores
     const Z = sc.length
-    if (Z === 0 || !this.locator.score(s, now, sc)) return
+    if (Z === 0 || !this.loc.score(s, now, sc)) return
     let total = 0
     for (let z = 0; z < Z; z++) total += sc[z]!
     if (!(total > 0)) return
@@ -162,7 +171,7 @@ export class Presence implements PresenceEngine {
   rankNow(subject: string, max = 3): string[] {
     const s = this.subjects.get(subject)
     const sc = this.scores
-    if (!s || !this.locator.score(s, s.lastSeen, sc)) return []
+    if (!s || !this.loc.score(s, s.lastSeen, sc)) return []
     return [...sc].map((p, z) => ({ p, z })).filter((x) => x.p > 0).sort((a, b) => b.p - a.p).slice(0, max).map((x) => this.zoneIds[x.z]!)
   }
 
@@ -231,6 +240,7 @@ export class Presence implements PresenceEngine {
   }
 
   private applyLayout(layout: Layout): void {
+    this.layout = layout
     this.dwellSeconds = new Map(layout.zones.filter((z) => z.dwellSeconds !== undefined).map((z) => [z.id, z.dwellSeconds!]))
     // anchors that place a subject: in a zone, or at a known position (for the position locator)
     const located = layout.anchors.filter((a) => a.kind !== 'button' && (a.zone !== undefined || (a.x !== undefined && a.y !== undefined)))
@@ -244,6 +254,6 @@ export class Presence implements PresenceEngine {
     }
     this.zoneIds = layout.zones.map((z) => z.id)
     this.scores = new Float64Array(this.zoneIds.length)
-    this.locator.setLayout(layout, this.table)
+    this.loc.setLayout(layout, this.table)
   }
 }

@@ -118,6 +118,38 @@ CREATE INDEX outbox_pending ON outbox (stream, sent_at, id);
 CREATE INDEX outbox_user ON outbox (user_id);
 `,
   },
+  {
+    version: 2,
+    name: 'calibration',
+    sql: `
+CREATE TABLE calibration_sessions (
+  id INTEGER PRIMARY KEY,
+  zone TEXT NOT NULL,
+  subject TEXT NOT NULL,              -- the calibration tag or phone as heard (a device id, never a member)
+  started_at INTEGER NOT NULL,
+  ends_at INTEGER NOT NULL,
+  state TEXT NOT NULL,                -- recording | done | cancelled
+  samples INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT NOT NULL
+);
+CREATE TABLE calibration_samples (
+  id INTEGER PRIMARY KEY,
+  session_id INTEGER,                 -- null for samples seeded from a file
+  zone TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  rssi TEXT NOT NULL,                 -- JSON {anchor id: smoothed RSSI}
+  source TEXT NOT NULL                -- walk | file
+);
+CREATE INDEX calibration_samples_zone ON calibration_samples (zone, ts);
+CREATE TABLE fingerprint_models (
+  id INTEGER PRIMARY KEY,
+  built_at INTEGER NOT NULL,
+  body TEXT NOT NULL,                 -- FingerprintModelData
+  evaluation TEXT NOT NULL,           -- JSON: accuracy on a time split of the samples, per zone
+  active INTEGER NOT NULL
+);
+`,
+  },
 ]
 
 export async function migrate(db: Db, now: number, migrations: Migration[] = MIGRATIONS): Promise<number[]> {

@@ -1,0 +1,159 @@
+/** Presence parts on their own: smoothers, locators, the zone filter, calibration, evaluation. */
+import t from 'tap'
+import type { Layout } from '../../edge/contract/resources.js'
+import { CalibrationRecorder } from '../../edge/presence/calibration.js'
+import { Presence } from '../../edge/presence/engine.js'
+import { evaluate, splitByTime, type EvalSequence } from '../../edge/presence/evaluate.js'
+import { buildPresence, type PresenceConfig } from '../../edge/presence/factory.js'
+import { FingerprintLocator, PositionLocator, StrongestAnchorLocator, buildFingerprintModel } from '../../edge/presence/locators.js'
+import { checkFingerprints } from '../../edge/presence/model-check.js'
+import { EmaSmoother, KalmanSmoother, PercentileSmoother } from '../../edge/presence/smoothing.js'
+import type { AnchorTable, Readings, ZoneEvent } from '../../edge/presence/types.js'
+import { Rng } from '../../devices/simulator/rng.js'
+
+t.test('kalman: smooths, rejects outliers, follows a real change', async (t) => {
+  const k = new KalmanSmoother(0.2, 16, 2.5, 3)
+  const b = new Float64Array(3)
+  k.init(b, 0, -60)
+  for (let i = 0; i < 10; i++) k.update(b, 0, i % 2 ? -58 : -62, 1000)
+  t.ok(Math.abs(b[0]! - -60) < 1.5, `steady near -60 (${b[0]!.toFixed(1)})`)
+  t.equal(k.update(b, 0, -95, 1000), false, 'a 35 dB dip is an outlier')
+  t.ok(Math.abs(b[0]! - -60) < 1.5, 'and does not move the estimate')
+  k.update(b, 0, -80, 1000)
+  k.update(b, 0, -80, 1000)
+  t.equal(k.update(b, 0, -80, 1000), true, 'three in a row: the signal really moved')
+  t.equal(b[0], -80, 'restarted at the new level')
+})
+
+t.test('percentile window and ema', async (t) => {
+  const p = new PercentileSmoother(5, 0.5)
+  const b = new Float64Array(3 + p.stateSize)
+  p.init(b, 0, -60)
+  for (const v of [-61, -90, -59, -60]) p.update(b, 0, v)
+  t.equal(b[0], -60, 'median ignores the -90')
+  for (const v of [-80, -80, -80]) p.update(b, 0, v)
+  t.equal(b[0], -80, 'follows once the majority moved')
+  const e = new EmaSmoother(0.5)
+  const c = new Float64Array(3)
+  e.init(c, 0, -60)
+  e.update(c, 0, -70)
+  t.equal(c[0], -65)
+})
+
+function readings(entries: [number, number][], ts = 0): Readings {
+  const buf = new Float64Array(entries.length * 3)
+  entries.forEach(([a, v], i) => { buf[i * 3] = a; buf[i * 3 + 1] = ts; buf[i * 3 + 2] = v })
+  return { buf, n: entries.length, stride: 3 }
+}
+const table = (ids: string[], zones: string[], xy?: [number, number][]): AnchorTable => ({
+  ids, zones, x: Float64Array.from(ids, (_, i) => xy?.[i]?.[0] ?? NaN), y: Float64Array.from(ids, (_, i) => xy?.[i]?.[1] ?? NaN), txPower: new Float64Array(ids.length).fill(NaN),
+})
+const layout: Layout = {
+  zones: [{ id: 'a', polygon: [[0, 0], [5, 0], [5, 5], [0, 5]] }, { id: 'b', polygon: [[5, 0], [10, 0], [10, 5], [5, 5]] }],
+  anchors: [{ id: 'sa', kind: 'scanner', zone: 'a', x: 2.5, y: 2.5 }, { id: 'sb', kind: 'scanner', zone: 'b', x: 7.5, y: 2.5 }],
+}
+
+t.test('strongest anchor scores', async (t) => {
+  const l = new StrongestAnchorLocator(3, 0)
+  l.setLayout(layout, table(['sa', 'sb'], ['a', 'b']))
+  const out = new Float64Array(2)
+  t.ok(l.score(readings([[0, -55], [1, -70]]), 0, out))
+  t.ok(out[0]! > out[1]! * 100, 'the clearly stronger zone dominates')
+  l.score(readings([[0, -60], [1, -61]]), 0, out)
+  t.ok(out[1]! > 0.5 * out[0]!, 'a 1 dB difference is no clear winner')
+  t.notOk(l.score(readings([]), 0, out), 'nothing heard: no scores')
+  // silence decay: an anchor unheard for 5 s loses 4 x 3 dB
+  const d = new StrongestAnchorLocator(3, 3)
+  d.setLayout(layout, table(['sa', 'sb'], ['a', 'b']))
+  const r = readings([[0, -55], [1, -60]])
+  r.buf[1] = -5000 // anchor a last heard 5 s before now
+  d.score(r, 0, out)
+  t.ok(out[1]! > out[0]!, 'a silent anchor fades')
+})
+
+t.test('fingerprint k-NN', async (t) => {
+  const prints = [
+    ...Array.from({ length: 20 }, (_, i) => ({ zone: 'a', rssi: { sa: -55 - (i % 3), sb: -75 + (i % 2) } })),
+    ...Array.from({ length: 20 }, (_, i) => ({ zone: 'b', rssi: { sa: -76 + (i % 2), sb: -54 - (i % 3) } })),
+  ]
+  const model = buildFingerprintModel(prints, { k: 5 })
+  t.same(model.anchors, ['sa', 'sb'])
+  const l = new FingerprintLocator(model, 0, 6)
+  l.setLayout(layout, table(['sa', 'sb'], ['a', 'b']))
+  const out = new Float64Array(2)
+  l.score(readings([[0, -56], [1, -74]]), 0, out)
+  t.ok(out[0]! > out[1]!, 'near a fingerprints')
+  l.score(readings([[1, -55]]), 0, out)
+  t.ok(out[1]! > out[0]!, 'an unheard anchor counts as the floor')
+  t.notOk(new FingerprintLocator().ready(), 'no model: not ready')
+  const check = checkFingerprints(prints, { k: 5, bandwidth: 6 })
+  t.equal(check.accuracy, 1)
+  t.same(check.problems, [])
+  t.match(checkFingerprints(prints.slice(0, 5), { k: 5, bandwidth: 6 }).problems.join(), /at least 2 zones/)
+})
+
+t.test('position locator', async (t) => {
+  const l = new PositionLocator(2, -59, 0)
+  const lay: Layout = { zones: layout.zones, anchors: [{ id: 'p1', kind: 'beacon', x: 0, y: 0 }, { id: 'p2', kind: 'beacon', x: 10, y: 0 }, { id: 'p3', kind: 'beacon', x: 5, y: 8 }] }
+  l.setLayout(lay, table(['p1', 'p2', 'p3'], ['', '', ''], [[0, 0], [10, 0], [5, 8]]))
+  // a subject at (8, 2): distances 8.25, 2.83, 6.7 -> rssi at n = 2
+  const rssi = (d: number) => -59 - 20 * Math.log10(d)
+  const r = readings([[0, rssi(Math.hypot(8, 2))], [1, rssi(Math.hypot(2, 2))], [2, rssi(Math.hypot(3, 6))]])
+  const p = l.position(r, 0)!
+  t.ok(Math.hypot(p.x - 8, p.y - 2) < 0.3, `trilaterated (${p.x.toFixed(2)}, ${p.y.toFixed(2)})`)
+  const out = new Float64Array(2)
+  l.score(r, 0, out)
+  t.ok(out[1]! > out[0]!, 'in zone b')
+})
+
+const opts = { staleSeconds: 8, defaultDwellSeconds: 10, exitGraceSeconds: 6, stayProbability: 0.9, switchMargin: 0.3, evidenceFloor: 0.3, locateEveryMs: 1000 }
+
+t.test('zone filter: one odd second does not move a subject; a real move does within seconds', async (t) => {
+  const ev: ZoneEvent[] = []
+  const p = new Presence(layout, opts, (e) => ev.push(e), { smoother: new EmaSmoother(0.6), locator: new StrongestAnchorLocator(3, 0) })
+  const at = (s: number, a: number, b: number) => { p.observeRaw('x', 'sa', a, s * 1000); p.observeRaw('x', 'sb', b, s * 1000) }
+  for (let s = 0; s < 20; s++) at(s, s === 10 ? -80 : -55, s === 10 ? -55 : -75) // one odd scan at 10 s
+  t.same(ev.filter((e) => e.state === 'enter').map((e) => e.zone), ['a'], 'stays in a')
+  for (let s = 20; s < 30; s++) at(s, -78, -55)
+  const move = ev.find((e) => e.state === 'enter' && e.zone === 'b')
+  t.ok(move, 'moves to b')
+  t.ok(move!.ts - 20_000 <= 5000, `within ${(move!.ts - 20_000) / 1000} s`)
+  t.same(p.rank('x', 2), ['b', 'a'])
+})
+
+t.test('buildPresence falls back while a fingerprint locator has no model, and swaps the locator in later', async (t) => {
+  const cfg: PresenceConfig = { ...opts, locator: 'fingerprint', smoothing: { kind: 'kalman', alpha: 0.35, q: 0.2, r: 16, gate: 2.5, window: 9, percentile: 0.5 }, marginDb: 3, pathLossExponent: 2.5, knn: 5, fingerprintBandwidth: 6, silenceDecay: 3 }
+  const b = buildPresence(cfg, layout, () => {}, null)
+  t.equal(b.locator, 'strongest')
+  t.match(b.note, /no calibration yet/)
+  const model = buildFingerprintModel([{ zone: 'a', rssi: { sa: -50, sb: -80 } }, { zone: 'b', rssi: { sa: -80, sb: -50 } }], { k: 1 })
+  b.engine.setLocator(new FingerprintLocator(model, 0, 6))
+  b.engine.observeRaw('y', 'sa', -80, 0)
+  b.engine.observeRaw('y', 'sb', -50, 1000)
+  t.equal(b.engine.zoneOf('y'), 'b')
+  t.equal(buildPresence(cfg, layout, () => {}, model).locator, 'fingerprint')
+})
+
+t.test('calibration recorder', async (t) => {
+  const src = { vector: (_s: string, now: number) => (now % 2000 === 0 ? { sa: -50 } : { sa: -51 }) }
+  const rec = new CalibrationRecorder({ zone: 'a', subject: 's', startedAt: 0, seconds: 10 }, 3000, 1000)
+  for (let now = 0; now <= 12_000; now += 250) rec.sample(src, now)
+  t.equal(rec.prints.length, 8, 'one a second from 3 s (settling) to 10 s')
+  t.ok(rec.done(10_000))
+})
+
+t.test('evaluation on synthetic recordings', async (t) => {
+  const rng = new Rng(3)
+  const seq = (zone: string, a: number, b: number): EvalSequence => ({ zone, scans: Array.from({ length: 100 }, (_, i) => ({ ts: i * 1000, readings: [{ anchor: 'sa', rssi: Math.round(a + rng.gauss() * 3) }, { anchor: 'sb', rssi: Math.round(b + rng.gauss() * 3) }] })) })
+  const data = { layout, sequences: [seq('a', -55, -75), seq('b', -75, -55)] }
+  const { cal, test } = splitByTime(data.sequences)
+  t.equal(cal[0]!.scans.length, 70)
+  t.equal(test[0]!.scans[0]!.ts, 70_000, 'split by time, not at random')
+  const cfg: PresenceConfig = { ...opts, locator: 'fingerprint', smoothing: { kind: 'kalman', alpha: 0.35, q: 0.2, r: 16, gate: 2.5, window: 9, percentile: 0.5 }, marginDb: 3, pathLossExponent: 2.5, knn: 5, fingerprintBandwidth: 6, silenceDecay: 3 }
+  const r = evaluate(data, cfg)
+  t.ok(r.single.accuracy > 0.95, `single ${r.single.accuracy}`)
+  t.ok(r.streaming.accuracy > 0.95, `streaming ${r.streaming.accuracy}`)
+  t.ok(r.stationary.changesPerMinute < 0.5)
+  t.ok(r.walk.detectP50 <= 5, `detect ${r.walk.detectP50}`)
+  t.ok(r.calibration.fingerprints > 100)
+})
