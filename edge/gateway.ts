@@ -212,19 +212,22 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       bus.emit('zone', { subject, zone: msg.zone, state: msg.state, seconds, ts, since: ts - seconds * 1000 })
     })
 
-    const dwelled = new Set<string>()
+    /** visits that reached their dwell threshold, with the time they did */
+    const dwelled = new Map<string, number>()
     bus.on('zone', (e) => {
       m.dwellEvents.inc([e.state])
       publish(topics.dwellEvents(prefix), { subject: e.subject, zone: e.zone, state: e.state, seconds: Math.round(e.seconds * 10) / 10, ts: e.ts } satisfies DwellEvent)
       const visit = `${e.subject}|${e.zone}|${e.since}`
       if (e.state === 'dwell') {
-        dwelled.add(visit)
+        dwelled.set(visit, e.ts)
         void decide(e)
-      } else if (e.state === 'exit' && dwelled.delete(visit)) {
+      } else if (e.state === 'exit' && dwelled.has(visit)) {
+        const dwellAt = dwelled.get(visit)!
+        dwelled.delete(visit)
         const memberId = identity.memberOfKey(e.subject)
         const member = memberId === undefined ? undefined : identity.member(memberId)
         const userId = member?.consentLocation ? member.memberId : undefined
-        store.write(dwellSessionOps(e, e.subject.startsWith('anon:') ? `sensor:${e.subject.slice(5)}` : 'presence', userId, storeId)).catch(() => {})
+        store.write(dwellSessionOps(e, dwellAt, e.subject.startsWith('anon:') ? `sensor:${e.subject.slice(5)}` : 'presence', userId, storeId)).catch(() => {})
       }
     })
 

@@ -62,12 +62,12 @@ export function offersSince(store: Store, since: number): Promise<OfferRow[]> {
 
 // ---------- dwell sessions ----------
 
-export function dwellSessionOps(e: ZoneEvent, source: string, userId: string | undefined, storeId: string): WriteOp[] {
+export function dwellSessionOps(e: ZoneEvent, dwellAt: number, source: string, userId: string | undefined, storeId: string): WriteOp[] {
   return [
     {
       op: 'insert', table: 'dwell_sessions',
       columns: ['subject', 'zone', 'entered_at', 'dwell_at', 'exited_at', 'seconds', 'source'],
-      row: [e.subject, e.zone, e.since, null, e.ts, e.seconds, source],
+      row: [e.subject, e.zone, e.since, dwellAt, e.ts, e.seconds, source],
     },
     outboxOp({
       stream: 'crm', messageId: `zone-dwelled:${e.subject}:${e.zone}:${e.since}`, event: 'Zone Dwelled', ts: e.ts,
