@@ -31,6 +31,10 @@ import { localDay } from './offers/time.js'
 import { buildPresence, makeLocator } from './presence/factory.js'
 import type { Presence } from './presence/engine.js'
 import { CalibrationService } from './features/calibration.js'
+import { OfferDecider } from './features/decider.js'
+import { ModelRegistry } from './recommend/registry.js'
+import { Ranker } from './recommend/ranker.js'
+import { packageRoot } from './config/load.js'
 import type { ZoneEvent } from './presence/types.js'
 import {
   campaignRetireOps, campaignUpsertOps, deadLetterOps, deviceUpsertOps, dwellSessionOps, layoutOps, loadCampaigns, loadDevices,
@@ -153,6 +157,15 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const today = localDay(clock.now(), config.store.timezone)
     offers.restore((await offersSince(store, clock.now() - 8 * 86_400_000)).filter((r) => r.day === today).map((r) => ({ memberId: r.member_id, campaignId: r.campaign_id, day: r.day })))
 
+    // ---- recommender
+    const registry = new ModelRegistry([join(config.dataDir, 'models'), config.recommender.modelDir ?? join(packageRoot(), 'models')], log, () => clock.now())
+    stopping.push(() => registry.close())
+    const ranker = new Ranker(registry, (reason) => m.recommenderFallbacks.inc([reason]))
+    if (config.recommender.enabled) {
+      const r = await registry.activate(config.recommender.model ?? undefined)
+      if (!r.ok) log.warn({ error: r.error }, 'no recommender model: offers are ranked by campaign rule priority')
+    }
+
     // ---- MQTT
     const statusTopic = topics.gatewayStatus(prefix)
     const statusPayload = (online: boolean) => JSON.stringify({ online, version: ver, ts: clock.now() } satisfies GatewayStatus)
@@ -231,25 +244,24 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       }
     })
 
-    async function decide(e: ZoneEvent): Promise<void> {
-      const memberId = identity.memberOfKey(e.subject)
-      if (memberId === undefined) return
-      const d = offers.decide(e, identity.member(memberId))
-      for (const c of d.considered) m.decisions.inc([c.outcome])
-      const offer = d.offer
-      if (!offer) return
-      try {
-        await store.write(offerIssuedOps(offer, storeId))
-      } catch (err) {
-        offers.release(offer)
-        log.error({ err, campaign: offer.campaignId }, 'offer not issued: could not be stored')
-        return
-      }
+    const issued = (offer: IssuedOffer) => {
       m.offersIssued.inc([offer.campaignId])
       log.info({ offerId: offer.offerId, campaign: offer.campaignId, zone: offer.zone }, 'offer issued')
       bus.emit('offerIssued', offer)
       memberHub.deliver(offer)
       publish(topics.offerEvents(prefix), { offerId: offer.offerId, campaignId: offer.campaignId, zone: offer.zone, ts: offer.issuedAt } satisfies OfferEvent)
+    }
+    const decider = new OfferDecider({
+      store, storeId, clock, log, identity, offers, ranker: config.recommender.enabled ? ranker : null, timeZone: config.store.timezone,
+      zoneKind: (z) => layout.zones.find((x) => x.id === z)?.kind,
+      onIssued: issued,
+      onDecision: (considered) => { for (const c of considered) m.decisions.inc([c.outcome]) },
+    })
+    await decider.init()
+    function decide(e: ZoneEvent): void {
+      const memberId = identity.memberOfKey(e.subject)
+      if (memberId === undefined) return
+      void decider.decide(e, memberId)
     }
 
     const ingest = new Ingest({
@@ -302,10 +314,25 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // ---- HTTP
     const services: GatewayServices = {
       version: ver, storeId, clock, log, metrics: m, hub: memberHub, memberTokens, adminTokens, calibration,
+      models: {
+        state: () => registry.state(),
+        activate: (name) => registry.activate(name),
+        rollback: async () => registry.rollback(),
+        upload: (name, bytes, sha) => registry.upload(join(config.dataDir, 'models'), name, bytes, sha),
+      },
+      decisions: async (q) => {
+        const where: string[] = []
+        const params: (string | number)[] = []
+        if (q.member) { where.push('member_id = ?'); params.push(q.member) }
+        if (q.campaign) { where.push('(campaign_id = ? OR instr(considered, ?) > 0)'); params.push(q.campaign, `"campaignId":"${q.campaign}"`) }
+        const rows = await store.all<{ id: number; ts: number; member_id: string; zone: string | null; trigger_kind: string; offer_id: string | null; campaign_id: string | null; model_version: string | null; fallback: string | null; considered: string }>(
+          `SELECT * FROM decisions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, [...params, q.limit])
+        return rows.map((r) => ({ id: r.id, ts: new Date(r.ts).toISOString(), memberId: r.member_id, zone: r.zone, trigger: r.trigger_kind, offerId: r.offer_id, campaignId: r.campaign_id, modelVersion: r.model_version, fallback: r.fallback, considered: JSON.parse(r.considered) as { campaignId: string; outcome: string; score?: number }[] }))
+      },
       ready: () => ({
         broker: { ok: mqtt.isConnected(), detail: `${mqtt.mode} ${mqtt.displayUrl}` },
         database: { ok: store.queue.stats.lastError === null || store.queue.stats.failedUnits === 0, detail: store.queue.stats.lastError ?? `${dbFile} (WAL)` },
-        model: { ok: true, detail: 'no recommender model loaded: campaign rule priority' },
+        model: { ok: true, detail: !config.recommender.enabled ? 'recommender off: campaign rule priority' : registry.active ? `recommender ${registry.active.version}` : `no recommender model (${registry.state().lastError ?? 'none'}): campaign rule priority` },
         presence: { ok: true, detail: presenceNote },
       }),
       layout: () => layout,
@@ -347,6 +374,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           presence.forget(pseudonym)
           identity.remove(memberId)
           offers.forgetMember(memberId)
+          decider.forgetMember(memberId)
           await store.writeNow(memberEraseOps(memberId, identity.memberHash(memberId), pseudonym, clock.now()))
           store.outboxBacklog = (await store.get<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL'))?.n ?? 0
           log.info({ by }, 'member erased')

@@ -93,6 +93,11 @@ export const ConfigSchema = Type.Object({
     flushMs: Type.Integer({ minimum: 0, maximum: 1000, description: 'extra wait before a write batch commits (0 = commit as soon as the event loop is idle)' }),
     maxBatch: Type.Integer({ minimum: 1, maximum: 100_000 }),
   }, { additionalProperties: false }),
+  recommender: Type.Object({
+    enabled: Type.Boolean({ description: 'rank eligible offers with the ONNX model; off = campaign rule priority' }),
+    model: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], { description: 'model name in the manifest; null = the manifest default' }),
+    modelDir: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { description: 'folder with manifest.json and models; null = the shipped models/' }),
+  }, { additionalProperties: false }),
   layout: Layout,
   members: Type.Array(Member, { maxItems: 1_000_000 }),
   campaigns: Type.Array(Campaign, { maxItems: 10_000 }),

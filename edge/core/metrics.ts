@@ -76,6 +76,7 @@ export class Metrics {
   readonly outboxBacklog: Gauge
   readonly eventLoopLag: Gauge
   readonly decisions: HotCounter<'outcome'>
+  readonly recommenderFallbacks: HotCounter<'reason'>
   readonly wsConnections: Gauge
   readonly writeBatches: Histogram
   private readonly loop: IntervalHistogram
@@ -87,7 +88,8 @@ export class Metrics {
     this.deadLetters = new HotCounter(r, 'aisle_dead_letters_total', 'Messages dead-lettered, by reason', ['reason'])
     this.dwellEvents = new HotCounter(r, 'aisle_dwell_events_total', 'Zone events by state (enter | dwell | exit)', ['state'])
     this.offersIssued = new HotCounter(r, 'aisle_offers_issued_total', 'Offers issued, by campaign', ['campaign'])
-    this.decisions = new HotCounter(r, 'aisle_offer_decisions_total', 'Offer decisions by outcome', ['outcome'])
+    this.decisions = new HotCounter(r, 'aisle_offer_decisions_total', 'Campaigns considered in offer decisions, by outcome', ['outcome'])
+    this.recommenderFallbacks = new HotCounter(r, 'aisle_recommender_fallbacks_total', 'Decisions ranked by rule priority instead of the model, by reason', ['reason'])
     this.offersDelivered = new Counter({ name: 'aisle_offers_delivered_total', help: 'Offers delivered to a member app', registers: [r] })
     this.offersRedeemed = new Counter({ name: 'aisle_offers_redeemed_total', help: 'Offers redeemed, by campaign', labelNames: ['campaign'], registers: [r] })
     this.assistRequests = new Counter({ name: 'aisle_assist_requests_total', help: 'Call-for-service requests by state', labelNames: ['state'], registers: [r] })

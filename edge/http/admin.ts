@@ -67,6 +67,63 @@ export const adminRoutes: FastifyPluginAsync<{ services: GatewayServices }> = as
     schema: { tags: ['admin'], security, summary: 'outbox backlog and CRM sync state (role viewer)', response: { 200: SyncBody, ...errors } },
   }, async () => s.sync())
 
+  // ---- recommender models and decisions
+  const ModelEntry = Type.Object({ name: Type.String(), file: Type.String(), sha256: Type.String(), featureVersion: Type.String(), architecture: Type.Optional(Type.String()), trainedAt: Type.Optional(Type.String()), auc: Type.Optional(Type.Number()) })
+  const ModelState = Type.Object({
+    active: Type.Union([Type.Null(), Type.Object({ version: Type.String(), name: Type.String(), architecture: Type.Union([Type.String(), Type.Null()]), trainedAt: Type.Union([Type.String(), Type.Null()]), loadedAt: Type.String() })]),
+    previous: Type.Union([Type.Null(), Type.Object({ version: Type.String() })]),
+    lastError: Type.Union([Type.String(), Type.Null()]),
+    available: Type.Array(ModelEntry),
+  })
+  const Swap = Type.Object({ version: Type.String() })
+  const refused = (error: string) => ({ statusCode: 400, error: 'Bad Request', message: error })
+  app.get('/models', { preHandler: viewer, schema: { tags: ['admin'], security, summary: 'the active recommender model, the previous one and those available (role viewer)', response: { 200: ModelState, ...errors } } }, async () => s.models.state())
+  app.post('/models/activate', {
+    preHandler: admin,
+    schema: { tags: ['admin'], security, summary: 'load a model from the manifest and swap it in; the working model stays if it is refused (role admin)', body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$' }) }, { additionalProperties: false }), response: { 200: Swap, ...errors } },
+  }, async (req, reply) => {
+    const r = await s.models.activate(req.body.name)
+    return r.ok ? { version: r.version } : reply.code(400).send(refused(r.error))
+  })
+  app.post('/models/rollback', {
+    preHandler: admin,
+    schema: { tags: ['admin'], security, summary: 'go back to the previous model (role admin)', response: { 200: Swap, ...errors } },
+  }, async (_req, reply) => {
+    const r = await s.models.rollback()
+    return r.ok ? { version: r.version } : reply.code(400).send(refused(r.error))
+  })
+  app.register(async (raw) => {
+    raw.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: 32 * 1024 * 1024 }, (_req, body, done) => done(null, body))
+    raw.withTypeProvider<TypeBoxTypeProvider>().put('/models/:name', {
+      preHandler: admin,
+      schema: {
+        tags: ['admin'], security, summary: 'upload an ONNX model (application/octet-stream) with its SHA-256; checked, stored and swapped in (role admin)',
+        params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$' }) }),
+        querystring: Type.Object({ sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }) }),
+        response: { 200: Swap, ...errors },
+      },
+    }, async (req, reply) => {
+      if (!Buffer.isBuffer(req.body)) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'send the model as application/octet-stream' })
+      const r = await s.models.upload(req.params.name, req.body, req.query.sha256)
+      return r.ok ? { version: r.version } : reply.code(400).send(refused(r.error))
+    })
+  })
+
+  const DecisionItem = Type.Object({
+    id: Type.Integer(), ts: Type.String(), memberId: Type.String(), zone: Type.Union([Type.String(), Type.Null()]), trigger: Type.String(),
+    offerId: Type.Union([Type.String(), Type.Null()]), campaignId: Type.Union([Type.String(), Type.Null()]),
+    modelVersion: Type.Union([Type.String(), Type.Null()]), fallback: Type.Union([Type.String(), Type.Null()]),
+    considered: Type.Array(Type.Object({ campaignId: Type.String(), outcome: Type.String(), score: Type.Optional(Type.Number()) })),
+  })
+  app.get('/decisions', {
+    preHandler: viewer,
+    schema: {
+      tags: ['admin'], security, summary: 'offer decisions with their reasons, newest first (role viewer)',
+      querystring: Type.Object({ member: Type.Optional(MemberId), campaign: Type.Optional(CampaignId), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }),
+      response: { 200: Type.Object({ decisions: Type.Array(DecisionItem) }), ...errors },
+    },
+  }, async (req) => ({ decisions: await s.decisions(req.query) }))
+
   // ---- calibration (store IT walks each zone with a tag; CONTRACT is silent, see README)
   const Session = Type.Object({ id: Type.Integer(), zone: Type.String(), subject: Type.String(), startedAt: Type.String(), endsAt: Type.String(), state: Type.String(), samples: Type.Integer(), createdBy: Type.String() })
   const Check = Type.Object({ zones: Type.Array(Type.Object({ zone: Type.String(), samples: Type.Integer(), tested: Type.Integer(), accuracy: Type.Number() })), accuracy: Type.Number(), problems: Type.Array(Type.String()) })

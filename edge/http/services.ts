@@ -8,6 +8,7 @@ import type { MemberHub } from '../delivery/hub.js'
 import type { MemberTokenVerifier } from '../delivery/jwt.js'
 import type { DeviceView } from '../ingest/devices.js'
 import type { CalibrationService } from '../features/calibration.js'
+import type { RegistryState } from '../recommend/registry.js'
 
 export interface ReadyCheck { ok: boolean; detail: string }
 
@@ -27,6 +28,8 @@ export interface DeadLetterView { id: number; receivedAt: string; topic: string;
 
 export interface SyncView { backlog: number; oldestAgeSeconds: number | null; lastSuccessAt: string | null; lastError: string | null; byStream: Record<string, number> }
 
+export interface DecisionView { id: number; ts: string; memberId: string; zone: string | null; trigger: string; offerId: string | null; campaignId: string | null; modelVersion: string | null; fallback: string | null; considered: { campaignId: string; outcome: string; score?: number }[] }
+
 export type ProblemList = { path: string; value: unknown; expected: string }[]
 
 export interface GatewayServices {
@@ -37,6 +40,13 @@ export interface GatewayServices {
   metrics: Metrics
   hub: MemberHub
   memberTokens: MemberTokenVerifier
+  models: {
+    state(): RegistryState
+    activate(name: string): Promise<{ ok: true; version: string } | { ok: false; error: string }>
+    rollback(): Promise<{ ok: true; version: string } | { ok: false; error: string }>
+    upload(name: string, bytes: Uint8Array, sha256: string): Promise<{ ok: true; version: string } | { ok: false; error: string }>
+  }
+  decisions(q: { member?: string | undefined; campaign?: string | undefined; limit: number }): Promise<DecisionView[]>
   calibration: Pick<CalibrationService, 'start' | 'cancel' | 'build' | 'deleteSamples' | 'status'>
   /** sha256(token) -> holder */
   adminTokens: Map<string, { name: string; role: Role }>

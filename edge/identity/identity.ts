@@ -18,6 +18,7 @@ export interface MemberView {
   tier?: string | undefined
   rfm?: Member['rfm']
   affinities?: Member['affinities']
+  demographics?: Member['demographics']
 }
 
 export interface Resolved {
@@ -59,6 +60,7 @@ export class Identity {
       tier: m.tier,
       rfm: m.rfm,
       affinities: m.affinities,
+      demographics: m.demographics,
     }
     this.members.set(m.memberId, { view, key: Buffer.from(m.key, 'hex') })
     const pk = this.pseudonym(m.memberId)

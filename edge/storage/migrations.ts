@@ -150,6 +150,26 @@ CREATE TABLE fingerprint_models (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'decisions',
+    sql: `
+CREATE TABLE decisions (
+  id INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  member_id TEXT NOT NULL,
+  zone TEXT,
+  trigger_kind TEXT NOT NULL,
+  offer_id TEXT,                      -- null when nothing was issued
+  campaign_id TEXT,                   -- the chosen campaign
+  model_version TEXT,                 -- null: ranked by rule priority
+  fallback TEXT,                      -- why the model was not used (no-model, model-error)
+  considered TEXT NOT NULL            -- JSON [{campaignId, outcome, score?}]
+);
+CREATE INDEX decisions_member ON decisions (member_id, ts);
+CREATE INDEX decisions_campaign ON decisions (campaign_id, ts);
+`,
+  },
 ]
 
 export async function migrate(db: Db, now: number, migrations: Migration[] = MIGRATIONS): Promise<number[]> {

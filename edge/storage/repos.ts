@@ -136,6 +136,7 @@ export function memberEraseOps(memberId: string, memberHash: string, pseudonym: 
   return [
     { op: 'sql', sql: 'DELETE FROM members WHERE member_id = ?', params: [memberId] },
     { op: 'sql', sql: 'DELETE FROM offers WHERE member_id = ?', params: [memberId] },
+    { op: 'sql', sql: 'DELETE FROM decisions WHERE member_id = ?', params: [memberId] },
     { op: 'sql', sql: 'DELETE FROM dwell_sessions WHERE subject = ?', params: [pseudonym] },
     { op: 'sql', sql: 'DELETE FROM outbox WHERE user_id = ? OR anonymous_id = ?', params: [memberId, pseudonym] },
     { op: 'sql', sql: "DELETE FROM dead_letters WHERE instr(CAST(payload AS TEXT), ?) > 0", params: [memberId] },
