@@ -74,12 +74,17 @@ export const DISCOUNT_KINDS = ['percent', 'amount', 'bogo'] as const
 export const CAMPAIGN_TYPES = ['dwell', 'enter', 'scan', 'receipt', 'mailer-x', 'mailer-y'] as const
 export const ZONE_KINDS = ['fridge', 'aisle', 'counter', 'checkout', 'entrance', 'assist'] as const
 
+const slugCache = new Map<string, (typeof CATEGORIES)[number]>()
+
 /** 'Dairy, Juices & Snacks' -> 'dairy-juices-snacks'; unknown categories -> 'miscellaneous'. */
 export function categorySlug(name: string | undefined): (typeof CATEGORIES)[number] | undefined {
   if (name === undefined || name === '') return undefined
+  const cached = slugCache.get(name)
+  if (cached !== undefined) return cached
   const slug = name.toLowerCase().replace(/&/g, ' ').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
-  if ((CATEGORIES as readonly string[]).includes(slug)) return slug as (typeof CATEGORIES)[number]
-  return CATEGORY_ALIASES[slug] ?? 'miscellaneous'
+  const out = (CATEGORIES as readonly string[]).includes(slug) ? (slug as (typeof CATEGORIES)[number]) : CATEGORY_ALIASES[slug] ?? 'miscellaneous'
+  if (slugCache.size < 10_000) slugCache.set(name, out)
+  return out
 }
 
 // ---------------------------------------------------------------- RFM segments (default rules, configurable)
@@ -154,10 +159,8 @@ function setOneHot(out: Float32Array, o: number, start: number, values: readonly
   out[o + start + (k < 0 ? values.length : k)] = 1
 }
 
-/** Write the vector of one (member, offer, context) into out[o .. o + FEATURE_DIM). */
-export function buildFeatures(x: FeatureInput, out: Float32Array, o = 0, rules: readonly SegmentRule[] = DEFAULT_SEGMENT_RULES): void {
-  out.fill(0, o, o + FEATURE_DIM)
-  const { member: m, offer: f, context: c } = x
+/** The member block, except the affinity (which depends on the offer). */
+function encodeMember(m: MemberFeatures, out: Float32Array, o: number, rules: readonly SegmentRule[]): void {
   setOneHot(out, o, I.tier, TIERS, m.tier?.toLowerCase())
   if (m.rfm) {
     out[o + I.rfm] = 1
@@ -178,18 +181,32 @@ export function buildFeatures(x: FeatureInput, out: Float32Array, o = 0, rules: 
   } else {
     setOneHot(out, o, I.age, AGE_RANGES, undefined)
   }
-  const cat = categorySlug(f.category)
-  if (m.affinities && cat !== undefined) {
-    let a: number | undefined
-    for (const [k, v] of Object.entries(m.affinities)) if (categorySlug(k) === cat) a = Math.max(a ?? 0, v)
-    if (a !== undefined) { out[o + I.aff] = 1; out[o + I.aff + 1] = clamp01(a) }
-  }
   if (m.history && m.history.shown > 0) {
     const { shown, redeemed } = m.history
     out[o + I.hist] = 1
     out[o + I.hist + 1] = clamp01(Math.log1p(shown) / 5)
     out[o + I.hist + 2] = clamp01(Math.log1p(redeemed) / 3)
     out[o + I.hist + 3] = clamp01((redeemed + 0.1) / (shown + 2)) // smoothed towards a low prior
+  }
+}
+
+/** A member's affinities by category slug (the largest where several names share a slug). */
+function affinitySlugs(a: Record<string, number> | undefined, out: Map<string, number> = new Map()): Map<string, number> | null {
+  if (!a) return null
+  out.clear()
+  for (const [k, v] of Object.entries(a)) {
+    const slug = categorySlug(k)
+    if (slug !== undefined) out.set(slug, Math.max(out.get(slug) ?? 0, v))
+  }
+  return out
+}
+
+/** The offer block and the member's affinity to the offer's category. */
+function encodeOffer(f: OfferFeatures, affinities: Map<string, number> | null, out: Float32Array, o: number): void {
+  const cat = categorySlug(f.category)
+  if (affinities && cat !== undefined) {
+    const a = affinities.get(cat)
+    if (a !== undefined) { out[o + I.aff] = 1; out[o + I.aff + 1] = clamp01(a) }
   }
   setOneHot(out, o, I.cat, CATEGORIES, cat)
   if (f.brandEstablished !== undefined) { out[o + I.brand] = 1; out[o + I.brand + 1] = clamp01(f.brandEstablished) }
@@ -207,6 +224,9 @@ export function buildFeatures(x: FeatureInput, out: Float32Array, o = 0, rules: 
     const r = Math.min(0.999, Math.max(0.0001, f.popularity))
     out[o + I.margin + 3] = clamp01((Math.log(r / (1 - r)) + 9.2) / 16)
   }
+}
+
+function encodeContext(c: ContextFeatures, out: Float32Array, o: number): void {
   setOneHot(out, o, I.zone, ZONE_KINDS, c.zoneKind)
   if (c.dwellSeconds !== undefined) { out[o + I.dwell] = 1; out[o + I.dwell + 1] = clamp01(Math.log1p(Math.max(0, c.dwellSeconds)) / 6) }
   if (c.hour !== undefined && c.weekday !== undefined) {
@@ -216,6 +236,35 @@ export function buildFeatures(x: FeatureInput, out: Float32Array, o = 0, rules: 
     out[o + I.time + 3] = Math.sin((2 * Math.PI * c.weekday) / 7)
     out[o + I.time + 4] = Math.cos((2 * Math.PI * c.weekday) / 7)
     out[o + I.time + 5] = c.weekday >= 5 ? 1 : 0
+  }
+}
+
+/** Write the vector of one (member, offer, context) into out[o .. o + FEATURE_DIM). */
+export function buildFeatures(x: FeatureInput, out: Float32Array, o = 0, rules: readonly SegmentRule[] = DEFAULT_SEGMENT_RULES): void {
+  out.fill(0, o, o + FEATURE_DIM)
+  encodeMember(x.member, out, o, rules)
+  encodeOffer(x.offer, affinitySlugs(x.member.affinities), out, o)
+  encodeContext(x.context, out, o)
+}
+
+/**
+ * The vectors of one decision, row after row into `out`: the member and context blocks are encoded once and
+ * copied, only the offer block differs (the same values as buildFeatures, which the tests check).
+ */
+const batchTemplate = new Float32Array(FEATURE_DIM)
+const batchAffinities = new Map<string, number>()
+
+export function buildFeatureBatch(member: MemberFeatures, offers: readonly OfferFeatures[], context: ContextFeatures, out: Float32Array, rules: readonly SegmentRule[] = DEFAULT_SEGMENT_RULES): void {
+  // synchronous from start to end, so one module-level template and map serve every call
+  const template = batchTemplate
+  template.fill(0)
+  encodeMember(member, template, 0, rules)
+  encodeContext(context, template, 0)
+  const affinities = affinitySlugs(member.affinities, batchAffinities)
+  for (let i = 0; i < offers.length; i++) {
+    const o = i * FEATURE_DIM
+    out.set(template, o)
+    encodeOffer(offers[i]!, affinities, out, o)
   }
 }
 

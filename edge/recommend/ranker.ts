@@ -3,7 +3,7 @@
  * batched run of the active model. Without a model, or if scoring fails, the caller falls back to the
  * campaigns' rule priority and the reason is counted.
  */
-import { buildFeatures, FEATURE_DIM, type ContextFeatures, type MemberFeatures, type OfferFeatures, type SegmentRule } from './features.js'
+import { buildFeatureBatch, FEATURE_DIM, type ContextFeatures, type MemberFeatures, type OfferFeatures, type SegmentRule } from './features.js'
 import type { ModelRegistry } from './registry.js'
 
 export type FallbackReason = 'no-model' | 'model-error'
@@ -11,6 +11,9 @@ export type FallbackReason = 'no-model' | 'model-error'
 export interface Ranking { scores: Float32Array | null; modelVersion: string | null; fallback: FallbackReason | null; error?: string }
 
 export class Ranker {
+  /** feature buffers not in use: a decision holds its buffer until onnxruntime has read it */
+  private readonly free: Float32Array[] = []
+
   constructor(private readonly registry: ModelRegistry, private readonly onFallback: (reason: FallbackReason) => void = () => {}, private readonly rules?: readonly SegmentRule[]) {}
 
   async rank(member: MemberFeatures, offers: readonly OfferFeatures[], context: ContextFeatures): Promise<Ranking> {
@@ -20,15 +23,20 @@ export class Ranker {
       return { scores: null, modelVersion: null, fallback: 'no-model' }
     }
     const n = offers.length
-    // each decision owns its buffer: onnxruntime reads it while the event loop moves on to the next decision
-    const features = new Float32Array(n * FEATURE_DIM)
-    for (let i = 0; i < n; i++) buildFeatures({ member, offer: offers[i]!, context }, features, i * FEATURE_DIM, this.rules)
+    // each decision owns its buffer until the run is over: onnxruntime reads it a tick later, while the event
+    // loop may already be building the next decision
+    let buf = this.free.pop()
+    if (!buf || buf.length < n * FEATURE_DIM) buf = new Float32Array(Math.max(n, 64) * FEATURE_DIM)
+    const features = buf.subarray(0, n * FEATURE_DIM)
+    buildFeatureBatch(member, offers, context, features, this.rules)
     try {
       const scores = await model.scorer.score(features, n)
-      return { scores: Float32Array.from(scores), modelVersion: model.version, fallback: null }
+      return { scores, modelVersion: model.version, fallback: null }
     } catch (err) {
       this.onFallback('model-error')
       return { scores: null, modelVersion: model.version, fallback: 'model-error', error: (err as Error).message }
+    } finally {
+      if (this.free.length < 8) this.free.push(buf)
     }
   }
 }

@@ -58,6 +58,7 @@ export class Scorer {
   /** Scores of `n` rows laid out in `features` (n x dim). */
   async score(features: Float32Array, n: number): Promise<Float32Array> {
     const input = new ort.Tensor('float32', features.length === n * this.dim ? features : features.subarray(0, n * this.dim), [n, this.dim])
+    // onnxruntime-node runs the model synchronously in a setImmediate: `features` must stay untouched until then
     const out = await this.session.run({ features: input })
     return out['score']!.data as Float32Array
   }
