@@ -26,7 +26,11 @@ import { EmbeddedBroker } from './mqtt/embedded.js'
 import { ExternalBroker } from './mqtt/external.js'
 import type { MqttPort } from './mqtt/port.js'
 import { CouponCodec } from './offers/coupon.js'
-import { FirstOfferStep, type IssuedOffer } from './offers/first-step.js'
+import { OfferEngine, type IssuedOffer, type TriggerEvent } from './offers/engine.js'
+import { MemberStats } from './offers/member-stats.js'
+import { StockBook } from './offers/stock.js'
+import { Redemptions, stockOps } from './features/redemption.js'
+import { campaignFigures } from './features/figures.js'
 import { localDay } from './offers/time.js'
 import { buildPresence, makeLocator } from './presence/factory.js'
 import type { Presence } from './presence/engine.js'
@@ -153,9 +157,15 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
     // ---- offers
     const codec = new CouponCodec({ id: config.coupon.keyId, key: Buffer.from(config.coupon.key ?? secrets.couponKey, 'hex') })
-    const offers = new FirstOfferStep(clock, config.store.timezone, codec, () => `o-${randomBytes(9).toString('base64url')}`, seeded.campaigns)
-    const today = localDay(clock.now(), config.store.timezone)
-    offers.restore((await offersSince(store, clock.now() - 8 * 86_400_000)).filter((r) => r.day === today).map((r) => ({ memberId: r.member_id, campaignId: r.campaign_id, day: r.day })))
+    const stock = new StockBook()
+    stock.restore((await store.all<{ sku: string; level: number | null; price: number | null; updated_at: number }>('SELECT * FROM stock')).map((r) => ({ sku: r.sku, level: r.level, price: r.price, updatedAt: r.updated_at })))
+    const memberStats = new MemberStats()
+    const offers = new OfferEngine(clock, { timezone: config.store.timezone, ...config.offers }, codec, () => `o-${randomBytes(9).toString('base64url')}`, stock, seeded.campaigns)
+    const weekAgo = clock.now() - 8 * 86_400_000
+    offers.restore([
+      ...(await offersSince(store, weekAgo)).map((r) => ({ memberId: r.member_id, campaignId: r.campaign_id, issuedAt: r.issued_at, value: r.value ?? 0 })),
+      ...(await store.all<{ member_id: string; campaign_id: string; ts: number }>('SELECT member_id, campaign_id, ts FROM exposures WHERE holdout = 1 AND ts >= ?', [weekAgo])).map((r) => ({ memberId: r.member_id, campaignId: r.campaign_id, issuedAt: r.ts, value: 0, holdout: true })),
+    ])
 
     // ---- recommender
     const registry = new ModelRegistry([join(config.dataDir, 'models'), config.recommender.modelDir ?? join(packageRoot(), 'models')], log, () => clock.now())
@@ -233,7 +243,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       const visit = `${e.subject}|${e.zone}|${e.since}`
       if (e.state === 'dwell') {
         dwelled.set(visit, e.ts)
-        void decide(e)
+        decide(e.subject, { kind: 'dwell', zone: e.zone, seconds: e.seconds })
+      } else if (e.state === 'enter') {
+        decide(e.subject, { kind: 'enter', zone: e.zone })
       } else if (e.state === 'exit' && dwelled.has(visit)) {
         const dwellAt = dwelled.get(visit)!
         dwelled.delete(visit)
@@ -244,25 +256,63 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       }
     })
 
+    const redemptions: Redemptions = new Redemptions({
+      store, storeId, clock, log, codec, stock, stats: memberStats,
+      campaignSkus: (id) => offers.campaign(id)?.offer.skus ?? [],
+      onRedeemed: (o) => {
+        m.offersRedeemed.inc({ campaign: o.campaignId })
+        decider.redeemed(o.memberId, o.campaignId)
+        log.info({ offerId: o.offerId, campaign: o.campaignId }, 'offer redeemed')
+      },
+      onRefused: (reason) => m.couponRefusals.inc([reason]),
+      onMemberReceipt: (memberId, skus) => { void decider.decide({ kind: 'receipt', skus }, memberId) },
+    })
+    await redemptions.init()
+    m.figures = () => campaignFigures(store)
     const issued = (offer: IssuedOffer) => {
+      redemptions.issued(offer)
       m.offersIssued.inc([offer.campaignId])
       log.info({ offerId: offer.offerId, campaign: offer.campaignId, zone: offer.zone }, 'offer issued')
       bus.emit('offerIssued', offer)
       memberHub.deliver(offer)
       publish(topics.offerEvents(prefix), { offerId: offer.offerId, campaignId: offer.campaignId, zone: offer.zone, ts: offer.issuedAt } satisfies OfferEvent)
     }
-    const decider = new OfferDecider({
-      store, storeId, clock, log, identity, offers, ranker: config.recommender.enabled ? ranker : null, timeZone: config.store.timezone,
+    const decider: OfferDecider = new OfferDecider({
+      store, storeId, clock, log, identity, engine: offers, stats: memberStats, ranker: config.recommender.enabled ? ranker : null, timeZone: config.store.timezone,
       zoneKind: (z) => layout.zones.find((x) => x.id === z)?.kind,
       onIssued: issued,
-      onDecision: (considered) => { for (const c of considered) m.decisions.inc([c.outcome]) },
+      onDecision: (d) => { for (const c of d.considered) m.decisions.inc([c.outcome]) },
     })
+    decider.onExposure = (e) => redemptions.track(e)
     await decider.init()
-    function decide(e: ZoneEvent): void {
-      const memberId = identity.memberOfKey(e.subject)
+    function decide(subject: string, t: TriggerEvent): void {
+      const memberId = identity.memberOfKey(subject)
       if (memberId === undefined) return
-      void decider.decide(e, memberId)
+      void decider.decide(t, memberId)
     }
+
+    // receipts, coupons, stock, and handheld scanners (a member card scanned first makes product scans that member's)
+    bus.on('receipt', ({ lane, msg, ts }) => {
+      redemptions.receipt(lane, msg, ts).catch((err) => log.error({ err, receipt: msg.receiptId }, 'receipt not stored'))
+    })
+    bus.on('stock', ({ items, ts }) => {
+      store.write(stockOps(stock.set(items, ts))).catch((err) => log.error({ err }, 'stock not stored'))
+    })
+    const scanSessions = new Map<string, { memberId: string; until: number }>()
+    bus.on('scan', ({ scanner, msg, ts }) => {
+      if (msg.kind === 'coupon') {
+        void redemptions.scan(scanner, msg.code, ts).catch((err) => log.error({ err }, 'coupon scan not stored'))
+        return
+      }
+      if (msg.kind === 'member') {
+        if (identity.member(msg.code)) scanSessions.set(scanner, { memberId: msg.code, until: ts + config.offers.scanSessionMinutes * 60_000 })
+        return
+      }
+      if (msg.kind === 'call') return
+      const session = scanSessions.get(scanner)
+      if (!session || session.until < ts) { scanSessions.delete(scanner); return }
+      void decider.decide({ kind: 'scan', sku: msg.code }, session.memberId)
+    })
 
     const ingest = new Ingest({
       prefix, maxPayloadBytes: config.ingest.maxPayloadBytes, clockSkewMs: config.ingest.clockSkewSeconds * 1000, clock,
@@ -314,6 +364,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // ---- HTTP
     const services: GatewayServices = {
       version: ver, storeId, clock, log, metrics: m, hub: memberHub, memberTokens, adminTokens, calibration,
+      figures: (id) => campaignFigures(store, id),
+      stock: {
+        list: () => stock.list().map((x) => ({ sku: x.sku, level: x.level, price: x.price, updatedAt: new Date(x.updatedAt).toISOString() })),
+        set: async (items) => { await store.writeNow(stockOps(stock.set(items, clock.now()))) },
+      },
       models: {
         state: () => registry.state(),
         activate: (name) => registry.activate(name),
@@ -375,6 +430,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           identity.remove(memberId)
           offers.forgetMember(memberId)
           decider.forgetMember(memberId)
+          redemptions.forgetMember(memberId)
+          for (const [k, v] of scanSessions) if (v.memberId === memberId) scanSessions.delete(k)
           await store.writeNow(memberEraseOps(memberId, identity.memberHash(memberId), pseudonym, clock.now()))
           store.outboxBacklog = (await store.get<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL'))?.n ?? 0
           log.info({ by }, 'member erased')

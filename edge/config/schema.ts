@@ -93,6 +93,21 @@ export const ConfigSchema = Type.Object({
     flushMs: Type.Integer({ minimum: 0, maximum: 1000, description: 'extra wait before a write batch commits (0 = commit as soon as the event loop is idle)' }),
     maxBatch: Type.Integer({ minimum: 1, maximum: 100_000 }),
   }, { additionalProperties: false }),
+  offers: Type.Object({
+    caps: Type.Object({
+      perMemberPerDay: Type.Integer({ minimum: 0, maximum: 100, description: 'offers a member may get in a store-local day, across campaigns' }),
+      perMemberPerWeek: Type.Integer({ minimum: 0, maximum: 500, description: 'offers a member may get in 7 days, across campaigns' }),
+    }, { additionalProperties: false }),
+    quietHours: Type.Array(Type.Object({ from: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' }), to: Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' }) }, { additionalProperties: false }), { maxItems: 10, description: 'store-local HH:MM ranges without offers; from > to spans midnight' }),
+    holdoutPercent: Type.Number({ minimum: 0, maximum: 50, description: 'members (by hash) who are recorded but never sent offers, to measure uplift' }),
+    holdoutSalt: Type.String({ minLength: 1, maxLength: 64, description: 'changing it draws a new holdout group' }),
+    segmentRules: Type.Array(Type.Object({
+      segment: Type.String({ minLength: 1, maxLength: 32 }),
+      maxRecencyDays: Type.Optional(Type.Number()), minRecencyDays: Type.Optional(Type.Number()),
+      minFrequency: Type.Optional(Type.Number()), maxFrequency: Type.Optional(Type.Number()), minMonetary: Type.Optional(Type.Number()),
+    }, { additionalProperties: false }), { maxItems: 20, description: 'RFM segments, first match wins' }),
+    scanSessionMinutes: Type.Number({ minimum: 1, maximum: 120, description: 'after a member card is scanned at a handheld, its product scans are that member\'s' }),
+  }, { additionalProperties: false }),
   recommender: Type.Object({
     enabled: Type.Boolean({ description: 'rank eligible offers with the ONNX model; off = campaign rule priority' }),
     model: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], { description: 'model name in the manifest; null = the manifest default' }),

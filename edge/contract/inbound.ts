@@ -91,6 +91,13 @@ export const BandStatusMessage = Type.Object({
 }, { description: 'P/band/<bandId>/status' })
 export type BandStatusMessage = Static<typeof BandStatusMessage>
 
+/** Additive to the contract: a stock feed (a store's inventory system), absolute levels per SKU. */
+export const StockMessage = Type.Object({
+  items: Type.Array(Type.Object({ sku: Type.String({ minLength: 1, maxLength: 64 }), level: Type.Number({ minimum: -1_000_000, maximum: 1_000_000 }) }), { minItems: 1, maxItems: 10_000 }),
+  ts: Type.Optional(Ts),
+}, { description: 'P/stock/<sourceId> (addition: stock levels)' })
+export type StockMessage = Static<typeof StockMessage>
+
 export const DeviceStatusMessage = Type.Object({
   online: Type.Boolean(),
 }, { description: 'P/status/<deviceId> (also the device last will)' })

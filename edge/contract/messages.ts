@@ -15,6 +15,7 @@ export const MESSAGE_SCHEMAS: Record<string, TSchema> = {
   'mqtt.in.BandAckMessage': In.BandAckMessage,
   'mqtt.in.BandStatusMessage': In.BandStatusMessage,
   'mqtt.in.DeviceStatusMessage': In.DeviceStatusMessage,
+  'mqtt.in.StockMessage': In.StockMessage,
   'mqtt.out.BandAlert': Out.BandAlert,
   'mqtt.out.DwellEvent': Out.DwellEvent,
   'mqtt.out.OfferEvent': Out.OfferEvent,

@@ -5,10 +5,10 @@
 import { reDevice } from './ids.js'
 
 export type InboundKind =
-  | 'ble' | 'espresense' | 'ranging' | 'dwell' | 'scan' | 'receipt' | 'button' | 'band-ack' | 'band-status' | 'status'
+  | 'ble' | 'espresense' | 'ranging' | 'dwell' | 'scan' | 'receipt' | 'button' | 'band-ack' | 'band-status' | 'status' | 'stock'
 
 export const INBOUND_KINDS: readonly InboundKind[] = [
-  'ble', 'espresense', 'ranging', 'dwell', 'scan', 'receipt', 'button', 'band-ack', 'band-status', 'status',
+  'ble', 'espresense', 'ranging', 'dwell', 'scan', 'receipt', 'button', 'band-ack', 'band-status', 'status', 'stock',
 ]
 
 export interface RoutedTopic {
@@ -65,6 +65,7 @@ export function routeTopic(prefix: string, topic: string): RoutedTopic | RouteEr
     case 'scan': kind = 'scan'; device = tail; break
     case 'button': kind = 'button'; device = tail; break
     case 'status': kind = 'status'; device = tail; break
+    case 'stock': kind = 'stock'; device = tail; break
     case 'pos': {
       if (!tail.endsWith('/receipt')) return 'unknown-topic'
       kind = 'receipt'; device = tail.slice(0, -'/receipt'.length); break
@@ -101,5 +102,6 @@ export const topics = {
   bandAck: (prefix: string, bandId: string) => `${prefix}/band/${bandId}/ack`,
   bandStatus: (prefix: string, bandId: string) => `${prefix}/band/${bandId}/status`,
   deviceStatus: (prefix: string, deviceId: string) => `${prefix}/status/${deviceId}`,
+  stock: (prefix: string, sourceId: string) => `${prefix}/stock/${sourceId}`,
   espresense: (deviceId: string, room: string) => `espresense/devices/${deviceId}/${room}`,
 }

@@ -77,9 +77,13 @@ export class Metrics {
   readonly eventLoopLag: Gauge
   readonly decisions: HotCounter<'outcome'>
   readonly recommenderFallbacks: HotCounter<'reason'>
+  readonly couponRefusals: HotCounter<'reason'>
   readonly wsConnections: Gauge
   readonly writeBatches: Histogram
   private readonly loop: IntervalHistogram
+
+  /** campaign figures for the gauges below, provided by the gateway once storage is open */
+  figures: (() => Promise<{ campaignId: string; issued: number; delivered: number; seen: number; redeemed: number; redemptionRate: number | null; offered: { rate: number | null }; holdout: { rate: number | null }; uplift: number | null }[]>) | null = null
 
   constructor(opts: { outboxBacklog: () => number; wsConnections: () => number; defaultMetrics?: boolean }) {
     const r = this.registry
@@ -89,6 +93,7 @@ export class Metrics {
     this.dwellEvents = new HotCounter(r, 'aisle_dwell_events_total', 'Zone events by state (enter | dwell | exit)', ['state'])
     this.offersIssued = new HotCounter(r, 'aisle_offers_issued_total', 'Offers issued, by campaign', ['campaign'])
     this.decisions = new HotCounter(r, 'aisle_offer_decisions_total', 'Campaigns considered in offer decisions, by outcome', ['outcome'])
+    this.couponRefusals = new HotCounter(r, 'aisle_coupon_refusals_total', 'Coupon redemptions refused, by reason (already-redeemed, expired, bad-mac, ...)', ['reason'])
     this.recommenderFallbacks = new HotCounter(r, 'aisle_recommender_fallbacks_total', 'Decisions ranked by rule priority instead of the model, by reason', ['reason'])
     this.offersDelivered = new Counter({ name: 'aisle_offers_delivered_total', help: 'Offers delivered to a member app', registers: [r] })
     this.offersRedeemed = new Counter({ name: 'aisle_offers_redeemed_total', help: 'Offers redeemed, by campaign', labelNames: ['campaign'], registers: [r] })
@@ -114,6 +119,40 @@ export class Metrics {
     this.wsConnections = new Gauge({
       name: 'aisle_member_ws_connections', help: 'Open member app WebSockets', registers: [r],
       collect() { this.set(opts.wsConnections()) },
+    })
+    // campaign figures, read from storage when scraped
+    const self = this
+    let last: Awaited<ReturnType<NonNullable<Metrics['figures']>>> = []
+    let lastAt = 0
+    const figures = async () => {
+      if (!self.figures) return []
+      if (Date.now() - lastAt > 5000) { last = await self.figures(); lastAt = Date.now() }
+      return last
+    }
+    new Gauge({
+      name: 'aisle_campaign_offers', help: 'Offers of a campaign by stage (issued, delivered, seen, redeemed)', labelNames: ['campaign', 'stage'], registers: [r],
+      async collect() {
+        this.reset()
+        for (const f of await figures()) for (const stage of ['issued', 'delivered', 'seen', 'redeemed'] as const) this.set({ campaign: f.campaignId, stage }, f[stage])
+      },
+    })
+    new Gauge({
+      name: 'aisle_campaign_redemption_rate', help: 'Redeemed / issued, per campaign', labelNames: ['campaign'], registers: [r],
+      async collect() { this.reset(); for (const f of await figures()) if (f.redemptionRate !== null) this.set({ campaign: f.campaignId }, f.redemptionRate) },
+    })
+    new Gauge({
+      name: 'aisle_campaign_conversion_rate', help: 'Share of exposed members who redeemed or bought the campaign\'s SKUs, offered vs holdout', labelNames: ['campaign', 'group'], registers: [r],
+      async collect() {
+        this.reset()
+        for (const f of await figures()) {
+          if (f.offered.rate !== null) this.set({ campaign: f.campaignId, group: 'offered' }, f.offered.rate)
+          if (f.holdout.rate !== null) this.set({ campaign: f.campaignId, group: 'holdout' }, f.holdout.rate)
+        }
+      },
+    })
+    new Gauge({
+      name: 'aisle_campaign_uplift', help: 'Conversion rate of offered minus holdout members, per campaign', labelNames: ['campaign'], registers: [r],
+      async collect() { this.reset(); for (const f of await figures()) if (f.uplift !== null) this.set({ campaign: f.campaignId }, f.uplift) },
     })
     this.writeBatches = new Histogram({
       name: 'aisle_storage_commit_seconds', help: 'SQLite write batch commit time', registers: [r],

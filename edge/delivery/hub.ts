@@ -7,7 +7,7 @@ import { AppFrame, compile, describeProblems, type OfferFrame, type ServerFrame 
 import type { AppFrame as AppFrameT } from '../contract/ws.js'
 import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/log.js'
-import type { IssuedOffer } from '../offers/first-step.js'
+import type { IssuedOffer } from '../offers/engine.js'
 import { offerDeliveredOps, offerDismissedOps, offerSeenOps, pendingOffers, rowToOffer } from '../storage/repos.js'
 import type { Store } from '../storage/store.js'
 

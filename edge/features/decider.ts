@@ -1,14 +1,15 @@
 /**
- * Offer decisions: a dwell event of a member -> the eligible campaigns -> ranked by the recommender (or by
- * rule priority when there is no model) -> the offer issued, with the decision and its reasons recorded in
- * the same transaction as the offer and its outbox row. Decisions of one member run one at a time.
+ * Offer decisions: a trigger for a member (dwell, zone entry, product scan, receipt) -> the engine's
+ * candidates -> ranked by the recommender (rule priority without a model) -> the engine's policy -> the
+ * offer issued. The decision with every candidate's outcome and score, the exposure (for uplift), the offer
+ * and its outbox row are written in one transaction. Decisions of one member run one at a time.
  */
 import type { Campaign } from '../contract/resources.js'
 import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/log.js'
-import type { Identity } from '../identity/identity.js'
-import type { Considered, FirstOfferStep, IssuedOffer } from '../offers/first-step.js'
-import type { ZoneEvent } from '../presence/types.js'
+import type { Identity, MemberView } from '../identity/identity.js'
+import type { Considered, Decision, IssuedOffer, OfferEngine, TriggerEvent } from '../offers/engine.js'
+import type { MemberStats } from '../offers/member-stats.js'
 import { contextFeaturesOf, memberFeaturesOf, offerFeaturesOf } from '../recommend/inputs.js'
 import type { Ranker, Ranking } from '../recommend/ranker.js'
 import { offerIssuedOps } from '../storage/repos.js'
@@ -21,24 +22,33 @@ export interface DeciderDeps {
   clock: Clock
   log: Logger
   identity: Identity
-  offers: FirstOfferStep
+  engine: OfferEngine
+  stats: MemberStats
   ranker: Ranker | null
   timeZone: string
   zoneKind: (zone: string) => string | undefined
   onIssued: (offer: IssuedOffer) => void
-  onDecision?: (considered: Considered[], ranking: Ranking | null) => void
+  onDecision?: (d: Decision, ranking: Ranking | null) => void
 }
 
 const POPULARITY_MIN_ISSUED = 10
 const PRIOR = 0.05
 const PRIOR_WEIGHT = 20
 
-export function decisionOp(d: { ts: number; memberId: string; zone: string; trigger: string; offer: IssuedOffer | null; ranking: Ranking | null; considered: Considered[] }): WriteOp {
+export function decisionOp(d: { ts: number; memberId: string; trigger: TriggerEvent; decision: Decision; ranking: Ranking | null }): WriteOp {
+  const t = d.trigger
   return {
     op: 'insert', table: 'decisions',
-    columns: ['ts', 'member_id', 'zone', 'trigger_kind', 'offer_id', 'campaign_id', 'model_version', 'fallback', 'considered'],
-    row: [d.ts, d.memberId, d.zone, d.trigger, d.offer?.offerId ?? null, d.offer?.campaignId ?? null, d.ranking?.scores ? d.ranking.modelVersion : null, d.ranking?.fallback ?? (d.ranking ? null : 'no-ranker'), JSON.stringify(d.considered)],
+    columns: ['ts', 'member_id', 'zone', 'trigger_kind', 'offer_id', 'campaign_id', 'model_version', 'fallback', 'considered', 'holdout'],
+    row: [
+      d.ts, d.memberId, 'zone' in t ? t.zone : null, t.kind, d.decision.offer?.offerId ?? null, d.decision.offer?.campaignId ?? d.decision.holdout ?? null,
+      d.ranking?.scores ? d.ranking.modelVersion : null, d.ranking?.fallback ?? (d.ranking ? null : 'no-ranker'), JSON.stringify(d.decision.considered), d.decision.holdout ? 1 : 0,
+    ],
   }
+}
+
+export function exposureOp(e: { memberId: string; campaignId: string; offerId: string | null; holdout: boolean; ts: number; until: number }): WriteOp {
+  return { op: 'insert', table: 'exposures', columns: ['member_id', 'campaign_id', 'offer_id', 'holdout', 'ts', 'until'], row: [e.memberId, e.campaignId, e.offerId, e.holdout ? 1 : 0, e.ts, e.until] }
 }
 
 export class OfferDecider {
@@ -47,6 +57,8 @@ export class OfferDecider {
   /** issued / redeemed per campaign, for its popularity */
   private readonly campaignStats = new Map<string, { issued: number; redeemed: number }>()
   private readonly locks = new Map<string, Promise<void>>()
+  /** an exposure was recorded: the redemption service tracks its conversion */
+  onExposure: (e: { memberId: string; campaignId: string; offerId: string | null; holdout: boolean; until: number }) => void = () => {}
 
   constructor(private readonly d: DeciderDeps) {}
 
@@ -66,7 +78,7 @@ export class OfferDecider {
     this.campaignStats.set(campaignId, c)
   }
 
-  /** A redemption was recorded (issue #5 calls this). */
+  /** A redemption was recorded. */
   redeemed(memberId: string, campaignId: string): void {
     const h = this.history.get(memberId)
     if (h) h.redeemed++
@@ -84,58 +96,62 @@ export class OfferDecider {
     return (c.redeemed + PRIOR * PRIOR_WEIGHT) / (c.issued + PRIOR_WEIGHT)
   }
 
-  /** Decide for one zone event; decisions of the same member are serialised. */
-  decide(e: ZoneEvent, memberId: string): Promise<void> {
+  /** Decide for one trigger; decisions of the same member are serialised. */
+  decide(t: TriggerEvent, memberId: string): Promise<void> {
     const prev = this.locks.get(memberId) ?? Promise.resolve()
-    const next = prev.then(() => this.decideNow(e, memberId)).catch((err) => this.d.log.error({ err }, 'offer decision failed'))
+    const next = prev.then(() => this.decideNow(t, memberId)).catch((err) => this.d.log.error({ err }, 'offer decision failed'))
     this.locks.set(memberId, next)
     void next.finally(() => { if (this.locks.get(memberId) === next) this.locks.delete(memberId) })
     return next
   }
 
-  private async decideNow(e: ZoneEvent, memberId: string): Promise<void> {
-    const member = this.d.identity.member(memberId)
-    const { candidates, considered } = this.d.offers.eligible(e, member)
+  /** The member as the engine sees it now: the CRM's figures brought up to date with this store's receipts. */
+  private view(memberId: string): MemberView | undefined {
+    const m = this.d.identity.member(memberId)
+    return m ? { ...m, rfm: this.d.stats.rfm(memberId, m.rfm, this.d.clock.now()) } : undefined
+  }
+
+  private async decideNow(t: TriggerEvent, memberId: string): Promise<void> {
+    const member = this.view(memberId)
+    const { candidates, considered } = this.d.engine.candidates(t, member)
     if (!member || (candidates.length === 0 && considered.length === 0)) return
     let ranking: Ranking | null = null
     let order: Campaign[] = candidates
+    let scores: Map<string, number> | null = null
     if (candidates.length > 0 && this.d.ranker) {
+      const now = this.d.clock.now()
       ranking = await this.d.ranker.rank(
         memberFeaturesOf(member, this.history.get(memberId)),
         candidates.map((c) => offerFeaturesOf(c, { popularity: this.popularity(c.id) })),
-        contextFeaturesOf({ zoneKind: this.d.zoneKind(e.zone), dwellSeconds: e.seconds, ts: this.d.clock.now(), timeZone: this.d.timeZone }),
+        contextFeaturesOf({ zoneKind: 'zone' in t ? this.d.zoneKind(t.zone) : undefined, dwellSeconds: t.kind === 'dwell' ? t.seconds : undefined, ts: now, timeZone: this.d.timeZone }),
       )
-      const scores = ranking.scores
-      if (scores) {
-        const score = new Map(candidates.map((c, i) => [c.id, scores[i]!]))
-        order = [...candidates].sort((a, b) => score.get(b.id)! - score.get(a.id)! || (b.priority ?? 0) - (a.priority ?? 0))
+      if (ranking.scores) {
+        const s = ranking.scores
+        scores = new Map(candidates.map((c, i) => [c.id, s[i]!]))
+        order = [...candidates].sort((a, b) => scores!.get(b.id)! - scores!.get(a.id)! || (b.priority ?? 0) - (a.priority ?? 0))
       }
     }
-    let offer: IssuedOffer | null = null
-    const scoreOf = (id: string) => (ranking?.scores ? ranking.scores[candidates.findIndex((c) => c.id === id)] : undefined)
-    for (const c of order) {
-      const s = scoreOf(c.id)
-      const score = s === undefined ? {} : { score: Math.round(s * 1e6) / 1e6 }
-      if (offer === null) {
-        offer = this.d.offers.issue(c, e, member)
-        considered.push({ campaignId: c.id, outcome: offer ? 'chosen' : 'daily-cap', ...score })
-      } else {
-        considered.push({ campaignId: c.id, outcome: ranking?.scores ? 'lower-score' : 'lower-priority', ...score })
-      }
-    }
-    this.d.onDecision?.(considered, ranking)
-    const decision = decisionOp({ ts: this.d.clock.now(), memberId, zone: e.zone, trigger: 'dwell', offer, ranking, considered })
-    if (!offer) {
-      await this.d.store.write([decision]).catch((err) => this.d.log.error({ err }, 'decision not recorded'))
-      return
+    // the policy runs synchronously after ranking, so nothing else can take this member's caps meanwhile
+    const decision = this.d.engine.decide(t, member, order, scores, considered as Considered[])
+    this.d.onDecision?.(decision, ranking)
+    const now = this.d.clock.now()
+    const ops: WriteOp[] = [decisionOp({ ts: now, memberId, trigger: t, decision, ranking })]
+    const offer = decision.offer
+    if (offer) ops.unshift(...offerIssuedOps(offer, this.d.storeId), exposureOp({ memberId, campaignId: offer.campaignId, offerId: offer.offerId, holdout: false, ts: now, until: offer.expiresAt }))
+    if (decision.holdout) {
+      const c = this.d.engine.campaign(decision.holdout)
+      ops.push(exposureOp({ memberId, campaignId: decision.holdout, offerId: null, holdout: true, ts: now, until: now + (c?.validMinutes ?? 30) * 60_000 }))
     }
     try {
-      await this.d.store.write([...offerIssuedOps(offer, this.d.storeId), decision])
+      await this.d.store.write(ops)
     } catch (err) {
-      this.d.offers.release(offer)
-      this.d.log.error({ err, campaign: offer.campaignId }, 'offer not issued: could not be stored')
+      if (offer) this.d.engine.release(offer)
+      this.d.log.error({ err, campaign: offer?.campaignId }, 'decision not stored; no offer issued')
       return
     }
+    if (decision.holdout) this.onExposure({ memberId, campaignId: decision.holdout, offerId: null, holdout: true, until: now + (this.d.engine.campaign(decision.holdout)?.validMinutes ?? 30) * 60_000 })
+    if (!offer) return
+    this.onExposure({ memberId, campaignId: offer.campaignId, offerId: offer.offerId, holdout: false, until: offer.expiresAt })
     this.count(memberId, offer.campaignId, false)
     this.d.onIssued(offer)
   }

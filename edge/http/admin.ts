@@ -124,6 +124,28 @@ export const adminRoutes: FastifyPluginAsync<{ services: GatewayServices }> = as
     },
   }, async (req) => ({ decisions: await s.decisions(req.query) }))
 
+  // ---- campaign figures and stock
+  const Rate = Type.Object({ exposures: Type.Integer(), converted: Type.Integer(), rate: Type.Union([Type.Number(), Type.Null()]) })
+  const Figures = Type.Object({
+    campaignId: Type.String(), issued: Type.Integer(), delivered: Type.Integer(), seen: Type.Integer(), dismissed: Type.Integer(), redeemed: Type.Integer(),
+    redemptionRate: Type.Union([Type.Number(), Type.Null()]), offered: Rate, holdout: Rate,
+    uplift: Type.Union([Type.Number(), Type.Null()]), relativeUplift: Type.Union([Type.Number(), Type.Null()]),
+  })
+  app.get('/figures', {
+    preHandler: viewer,
+    schema: { tags: ['admin'], security, summary: 'per campaign: issued, delivered, seen, redeemed, redemption rate, uplift against the holdout group (role viewer)', querystring: Type.Object({ campaign: Type.Optional(CampaignId) }), response: { 200: Type.Object({ campaigns: Type.Array(Figures) }), ...errors } },
+  }, async (req) => ({ campaigns: await s.figures(req.query.campaign) }))
+  const StockItem = Type.Object({ sku: Type.String(), level: Type.Union([Type.Number(), Type.Null()]), price: Type.Union([Type.Number(), Type.Null()]), updatedAt: Type.String() })
+  app.get('/stock', { preHandler: viewer, schema: { tags: ['admin'], security, summary: 'stock levels and prices as the gateway knows them (role viewer)', response: { 200: Type.Object({ items: Type.Array(StockItem) }), ...errors } } }, async () => ({ items: s.stock.list() }))
+  app.put('/stock', {
+    preHandler: operator,
+    schema: {
+      tags: ['admin'], security, summary: 'set stock levels (a stock feed); an SKU at 0 or below is never offered (role operator)',
+      body: Type.Object({ items: Type.Array(Type.Object({ sku: Type.String({ minLength: 1, maxLength: 64 }), level: Type.Number({ minimum: -1_000_000, maximum: 1_000_000 }) }, { additionalProperties: false }), { minItems: 1, maxItems: 10_000 }) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ updated: Type.Integer() }), ...errors },
+    },
+  }, async (req) => { await s.stock.set(req.body.items); return { updated: req.body.items.length } })
+
   // ---- calibration (store IT walks each zone with a tag; CONTRACT is silent, see README)
   const Session = Type.Object({ id: Type.Integer(), zone: Type.String(), subject: Type.String(), startedAt: Type.String(), endsAt: Type.String(), state: Type.String(), samples: Type.Integer(), createdBy: Type.String() })
   const Check = Type.Object({ zones: Type.Array(Type.Object({ zone: Type.String(), samples: Type.Integer(), tested: Type.Integer(), accuracy: Type.Number() })), accuracy: Type.Number(), problems: Type.Array(Type.String()) })

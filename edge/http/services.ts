@@ -9,6 +9,7 @@ import type { MemberTokenVerifier } from '../delivery/jwt.js'
 import type { DeviceView } from '../ingest/devices.js'
 import type { CalibrationService } from '../features/calibration.js'
 import type { RegistryState } from '../recommend/registry.js'
+import type { CampaignFigures } from '../features/figures.js'
 
 export interface ReadyCheck { ok: boolean; detail: string }
 
@@ -47,6 +48,11 @@ export interface GatewayServices {
     upload(name: string, bytes: Uint8Array, sha256: string): Promise<{ ok: true; version: string } | { ok: false; error: string }>
   }
   decisions(q: { member?: string | undefined; campaign?: string | undefined; limit: number }): Promise<DecisionView[]>
+  figures(campaignId?: string): Promise<CampaignFigures[]>
+  stock: {
+    list(): { sku: string; level: number | null; price: number | null; updatedAt: string }[]
+    set(items: { sku: string; level: number }[]): Promise<void>
+  }
   calibration: Pick<CalibrationService, 'start' | 'cancel' | 'build' | 'deleteSamples' | 'status'>
   /** sha256(token) -> holder */
   adminTokens: Map<string, { name: string; role: Role }>

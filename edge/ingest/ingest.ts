@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer'
 import {
   BandAckMessage, BandStatusMessage, BleSighting, BleSightingArray, ButtonMessage, DeviceStatusMessage, DwellMessage,
   EspresenseMessage, RangingMessage, ReceiptMessage, ScanMessage, RANGE_KEYWORDS, compile, describeProblems, reSubject,
-  routeTopic, OWN_TOPIC, type Checker, type InboundKind,
+  routeTopic, OWN_TOPIC, StockMessage, type Checker, type InboundKind,
 } from '../contract/index.js'
 import type { BandAckMessage as BandAck, BandStatusMessage as BandStatus, DwellMessage as Dwell, ReceiptMessage as Receipt, ScanMessage as Scan } from '../contract/inbound.js'
 import type { Clock } from '../core/clock.js'
@@ -53,6 +53,7 @@ export interface IngestEvents {
   bandStatus: { band: string; msg: BandStatus; ts: number }
   deviceStatus: { device: string; online: boolean; ts: number }
   telemetry: { device: string; batteryMv: number; tempC: number | null; ts: number }
+  stock: { source: string; items: { sku: string; level: number }[]; ts: number }
   deadLetter: DeadLetter
 }
 
@@ -74,7 +75,7 @@ export interface IngestOptions {
 
 const DEVICE_KIND: Record<InboundKind, DeviceKind | null> = {
   ble: 'scanner', espresense: 'espresense', ranging: null, dwell: 'sensor', scan: 'handheld', receipt: 'pos',
-  button: 'button', 'band-ack': 'band', 'band-status': 'band', status: 'device',
+  button: 'button', 'band-ack': 'band', 'band-status': 'band', status: 'device', stock: 'device',
 }
 
 export const DEAD_LETTER_PAYLOAD_BYTES = 512
@@ -92,6 +93,7 @@ const checkers = {
   bandAck: compile<BandAck>(BandAckMessage),
   bandStatus: compile<BandStatus>(BandStatusMessage),
   status: compile<DeviceStatusMessage>(DeviceStatusMessage),
+  stock: compile<StockMessage>(StockMessage),
 }
 
 class Rejected {
@@ -230,6 +232,11 @@ export class Ingest {
         const m = this.valid(checkers.bandStatus, value)
         if (m.battery !== undefined) this.o.devices.battery('band', device, m.battery, now)
         emit('bandStatus', { band: device, msg: m, ts: this.ts(m.ts, now) })
+        return
+      }
+      case 'stock': {
+        const m = this.valid(checkers.stock, value)
+        emit('stock', { source: device, items: m.items, ts: this.ts(m.ts, now) })
         return
       }
       case 'status': {

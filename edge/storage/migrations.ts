@@ -170,6 +170,56 @@ CREATE INDEX decisions_member ON decisions (member_id, ts);
 CREATE INDEX decisions_campaign ON decisions (campaign_id, ts);
 `,
   },
+  {
+    version: 4,
+    name: 'redemption, stock, exposures',
+    sql: `
+ALTER TABLE offers ADD COLUMN skus TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE offers ADD COLUMN value REAL NOT NULL DEFAULT 0;
+ALTER TABLE offers ADD COLUMN receipt_id TEXT;
+ALTER TABLE decisions ADD COLUMN holdout INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE receipts (
+  receipt_id TEXT PRIMARY KEY,        -- a POS resending a receipt does not count twice
+  lane TEXT NOT NULL,
+  member_id TEXT,
+  ts INTEGER NOT NULL,
+  total REAL NOT NULL,
+  items TEXT NOT NULL,                -- JSON [{sku, qty, price}]
+  coupons TEXT NOT NULL               -- JSON [code]
+);
+CREATE INDEX receipts_member ON receipts (member_id, ts);
+CREATE TABLE redemptions (
+  id INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  source TEXT NOT NULL,               -- receipt:<lane> | scan:<scanner>
+  receipt_id TEXT,
+  offer_id TEXT,
+  campaign_id TEXT,
+  outcome TEXT NOT NULL,              -- redeemed | malformed | bad-mac | expired | unknown-key | already-redeemed | wrong-member | not-applicable | other-store
+  code_tag TEXT NOT NULL              -- first characters of the code, for support
+);
+CREATE INDEX redemptions_offer ON redemptions (offer_id);
+CREATE TABLE exposures (
+  id INTEGER PRIMARY KEY,
+  member_id TEXT NOT NULL,
+  campaign_id TEXT NOT NULL,
+  offer_id TEXT,                      -- null for the holdout group
+  holdout INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  until INTEGER NOT NULL,             -- conversions count until then
+  converted_at INTEGER,               -- redeemed, or bought one of the campaign's SKUs
+  redeemed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX exposures_member ON exposures (member_id, until);
+CREATE INDEX exposures_campaign ON exposures (campaign_id);
+CREATE TABLE stock (
+  sku TEXT PRIMARY KEY,
+  level REAL,                         -- null: unknown (counts as in stock)
+  price REAL,
+  updated_at INTEGER NOT NULL
+);
+`,
+  },
 ]
 
 export async function migrate(db: Db, now: number, migrations: Migration[] = MIGRATIONS): Promise<number[]> {

@@ -4,7 +4,7 @@
 import type { Campaign, Layout, Member } from '../contract/resources.js'
 import type { DeadLetter } from '../ingest/ingest.js'
 import type { DeviceKind, DeviceRecord } from '../ingest/devices.js'
-import type { IssuedOffer } from '../offers/first-step.js'
+import type { IssuedOffer } from '../offers/engine.js'
 import type { ZoneEvent } from '../presence/types.js'
 import type { WriteOp } from './writer.js'
 import { outboxOp, type Store } from './store.js'
@@ -15,19 +15,21 @@ export interface OfferRow {
   offer_id: string; campaign_id: string; member_id: string; zone: string | null; trigger_kind: string; code: string
   title: string; body: string; day: string; issued_at: number; expires_at: number; status: string
   delivered_at: number | null; seen_at: number | null; dismissed_at: number | null; redeemed_at: number | null
+  skus: string; value: number; receipt_id: string | null
 }
 
 export const rowToOffer = (r: OfferRow): IssuedOffer => ({
   offerId: r.offer_id, campaignId: r.campaign_id, memberId: r.member_id, zone: r.zone ?? '', triggerKind: r.trigger_kind,
   code: r.code, title: r.title, body: r.body, day: r.day, issuedAt: r.issued_at, expiresAt: r.expires_at,
+  skus: JSON.parse(r.skus ?? '[]') as string[], value: r.value ?? 0,
 })
 
 export function offerIssuedOps(o: IssuedOffer, storeId: string): WriteOp[] {
   return [
     {
       op: 'insert', table: 'offers',
-      columns: ['offer_id', 'campaign_id', 'member_id', 'zone', 'trigger_kind', 'code', 'title', 'body', 'day', 'issued_at', 'expires_at', 'status'],
-      row: [o.offerId, o.campaignId, o.memberId, o.zone, o.triggerKind, o.code, o.title, o.body, o.day, o.issuedAt, o.expiresAt, 'issued'],
+      columns: ['offer_id', 'campaign_id', 'member_id', 'zone', 'trigger_kind', 'code', 'title', 'body', 'day', 'issued_at', 'expires_at', 'status', 'skus', 'value'],
+      row: [o.offerId, o.campaignId, o.memberId, o.zone, o.triggerKind, o.code, o.title, o.body, o.day, o.issuedAt, o.expiresAt, 'issued', JSON.stringify(o.skus), o.value],
     },
     outboxOp({
       stream: 'crm', messageId: `offer-issued:${o.offerId}`, event: 'Offer Issued', userId: o.memberId, ts: o.issuedAt,
@@ -135,8 +137,11 @@ export function memberUpsertOps(m: Member, source: string, now: number): WriteOp
 export function memberEraseOps(memberId: string, memberHash: string, pseudonym: string, now: number): WriteOp[] {
   return [
     { op: 'sql', sql: 'DELETE FROM members WHERE member_id = ?', params: [memberId] },
+    { op: 'sql', sql: 'DELETE FROM redemptions WHERE offer_id IN (SELECT offer_id FROM offers WHERE member_id = ?)', params: [memberId] },
     { op: 'sql', sql: 'DELETE FROM offers WHERE member_id = ?', params: [memberId] },
     { op: 'sql', sql: 'DELETE FROM decisions WHERE member_id = ?', params: [memberId] },
+    { op: 'sql', sql: 'DELETE FROM exposures WHERE member_id = ?', params: [memberId] },
+    { op: 'sql', sql: 'DELETE FROM receipts WHERE member_id = ?', params: [memberId] },
     { op: 'sql', sql: 'DELETE FROM dwell_sessions WHERE subject = ?', params: [pseudonym] },
     { op: 'sql', sql: 'DELETE FROM outbox WHERE user_id = ? OR anonymous_id = ?', params: [memberId, pseudonym] },
     { op: 'sql', sql: "DELETE FROM dead_letters WHERE instr(CAST(payload AS TEXT), ?) > 0", params: [memberId] },

@@ -52,7 +52,8 @@ t.test('record, build, locate', async (t) => {
   const status = await waitFor(async () => {
     const st = await api('GET', '/calibration', TEST_VIEWER)
     const samples = st.body['samples'] as Record<string, number>
-    return (samples['bakery'] ?? 0) >= 15 && (samples['fridge-dairy'] ?? 0) >= 15 ? st : undefined
+    const done = (st.body['sessions'] as { state: string }[]).every((x) => x.state === 'done')
+    return done && (samples['bakery'] ?? 0) >= 15 && (samples['fridge-dairy'] ?? 0) >= 15 ? st : undefined
   }, { what: 'samples in both zones' })
   t.ok((status.body['sessions'] as { state: string }[]).every((s) => s.state === 'done'), 'sessions end on their own')
 

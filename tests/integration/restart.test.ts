@@ -81,7 +81,7 @@ t.test('SIGKILL and restart', { skip: hasDist() ? false : 'dist/ is not built: n
   t.equal(queued.offer.offerId, before.find((r) => r.member_id === 'm-2')!.offer_id, 'the offer m-2 missed is delivered after the restart')
 
   await dwellAtFridge([MEMBER_KEY], 3.2)
-  await waitFor(async () => sample(await scrape(httpUrl), 'aisle_offer_decisions_total', { outcome: 'daily-cap' }) >= 1, { what: 'daily cap decision' })
+  await waitFor(async () => sample(await scrape(httpUrl), 'aisle_offer_decisions_total', { outcome: 'capped' }) >= 1, { what: 'daily cap decision' })
   const final = await query(dbFile, "SELECT * FROM offers WHERE member_id = 'm-1'")
   t.equal(final.length, 1, 'the daily cap still holds after the restart')
   app2.close()
