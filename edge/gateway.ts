@@ -216,7 +216,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     bus.on('readings', ({ source, device, readings }) => {
       if (source === 'ranging') {
         // a mobile subject heard fixed beacons
-        const subject = identity.keyOf(device)
+        const subject = identity.keyOf(device, readings[0]!.ts)
         for (let i = 0; i < readings.length; i++) presence.observeRaw(subject, readings[i]!.id, readings[i]!.rssi, readings[i]!.ts)
         return
       }
@@ -225,7 +225,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (slot < 0) return // a scanner not placed in the layout: seen in /devices, not located
       for (let i = 0; i < readings.length; i++) {
         const r = readings[i]!
-        presence.observeAt(identity.keyOf(r.id), slot, r.rssi, r.ts)
+        presence.observeAt(identity.keyOf(r.id, r.ts), slot, r.rssi, r.ts)
       }
       if (calibration.recording) calibration.tick(readings[readings.length - 1]!.ts)
     })

@@ -122,12 +122,15 @@ export class Metrics {
     })
     // campaign figures, read from storage when scraped
     const self = this
-    let last: Awaited<ReturnType<NonNullable<Metrics['figures']>>> = []
-    let lastAt = 0
+    let pending: ReturnType<NonNullable<Metrics['figures']>> | null = null
     const figures = async () => {
       if (!self.figures) return []
-      if (Date.now() - lastAt > 5000) { last = await self.figures(); lastAt = Date.now() }
-      return last
+      // the four gauges below are collected together in one scrape: they share one query
+      if (!pending) {
+        pending = self.figures()
+        void pending.finally(() => setTimeout(() => { pending = null }, 0))
+      }
+      return pending
     }
     new Gauge({
       name: 'aisle_campaign_offers', help: 'Offers of a campaign by stage (issued, delivered, seen, redeemed)', labelNames: ['campaign', 'stage'], registers: [r],

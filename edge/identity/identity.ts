@@ -108,10 +108,17 @@ export class Identity {
     }
   }
 
-  /** Subject as heard -> pseudonymous key, without allocating (the ingest hot path). */
-  keyOf(subject: string): string {
+  /**
+   * Subject as heard -> pseudonymous key, without allocating (the ingest hot path). With `now`, an unknown
+   * rpid first brings the window table up to date (the 15-minute window may have turned since the last tick).
+   */
+  keyOf(subject: string, now?: number): string {
     if (subject.charCodeAt(0) === 114 /* r */ && subject.startsWith('rpid:')) {
-      const memberId = this.rpidToMember.get(subject)
+      let memberId = this.rpidToMember.get(subject)
+      if (memberId === undefined && now !== undefined && rpidWindow(now) !== this.window) {
+        this.advance(now)
+        memberId = this.rpidToMember.get(subject)
+      }
       if (memberId !== undefined) return this.memberToKey.get(memberId)!
     }
     return subject

@@ -25,7 +25,12 @@ export class DwellTracker {
   /** The subject was located in `zone` (or nowhere) at `now`. */
   update(subject: string, h: HasVisit, zone: string | null, now: number): void {
     if (zone === null) return // nothing located: the grace timer in tick() decides
-    const v = h.visit
+    let v = h.visit
+    if (v !== null && now - v.lastIn > this.graceMs) {
+      // back after longer than the grace period (and no tick in between): that visit ended back then
+      this.exit(subject, h, v.lastIn)
+      v = null
+    }
     if (v !== null && v.zone === zone) {
       if (now > v.lastIn) v.lastIn = now
       if (!v.dwelled) this.checkDwell(subject, v, now)
