@@ -1,6 +1,8 @@
 /** Member app WebSocket (CONTRACT section 4): JWT from the Authorization header or ?token=; 4401 when bad. */
 import type { FastifyPluginAsync } from 'fastify'
 import type { WebSocket } from 'ws'
+import QRCode from 'qrcode'
+import Type from 'typebox'
 import { bearer } from './auth.js'
 import type { GatewayServices } from './services.js'
 
@@ -8,6 +10,21 @@ const MAX_EARLY_FRAMES = 20
 const FRAMES_PER_SECOND = 20
 
 export const memberRoutes: FastifyPluginAsync<{ services: GatewayServices }> = async (app, { services: s }) => {
+  app.get('/v1/member/qr', {
+    schema: {
+      tags: ['member'],
+      summary: 'a coupon code as a QR code (SVG), for the member app; needs the member token',
+      querystring: Type.Object({ code: Type.String({ pattern: '^[0-9A-Za-z]{20,64}$' }), token: Type.Optional(Type.String({ maxLength: 4096 })) }),
+    },
+  }, async (req, reply) => {
+    const q = req.query as { code: string; token?: string }
+    const r = await s.memberTokens.verify(bearer(req) ?? q.token, s.clock.now())
+    if (!r.ok) return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'member token required' })
+    // upper case: QR's alphanumeric mode, the densest for these codes
+    const svg = await QRCode.toString(q.code.toUpperCase(), { type: 'svg', errorCorrectionLevel: 'M', margin: 2 })
+    return reply.type('image/svg+xml').header('cache-control', 'private, max-age=3600').send(svg)
+  })
+
   app.get('/v1/member/ws', {
     websocket: true,
     schema: {

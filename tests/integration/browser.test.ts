@@ -1,0 +1,54 @@
+/** The member app page in a real browser (Debian's headless Chromium via playwright-core): a simulated dwell puts an offer on the page. */
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Browser } from 'playwright-core'
+import { rpidAt, topics } from '../../edge/contract/index.js'
+import { ManualClock } from '../../edge/core/clock.js'
+import { startTestGateway, MEMBER_KEY } from '../helpers/gateway.js'
+import { connect, publishJson } from '../helpers/mqtt.js'
+import { query } from '../helpers/db.js'
+import { waitFor } from '../helpers/net.js'
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage']
+
+t.test('an offer issued by a dwell appears live on the member app page', { skip: CHROMIUM ? false : "Debian's chromium is not installed (apt-get install -y chromium); .ci/run installs it" }, async (t) => {
+  const clock = new ManualClock(Date.UTC(2026, 10, 23, 11, 0, 0))
+  const tg = await startTestGateway({ clock })
+  t.teardown(() => tg.close())
+  const { gw } = tg
+  // playwright gives the browser a fresh, empty profile of its own
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  t.teardown(() => browser.close())
+  const page = await browser.newPage({ viewport: { width: 420, height: 900 } })
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(e.message))
+  await page.goto(`${gw.httpUrl}/app?token=${await gw.memberToken('m-1')}`)
+  await page.waitForFunction("document.getElementById('status').textContent === 'connected'")
+  t.notMatch(page.url(), /token=/, 'the token is taken out of the address bar')
+
+  const dev = await connect(`mqtt://127.0.0.1:${gw.mqttPort}`)
+  t.teardown(() => dev.endAsync())
+  const t0 = clock.now()
+  for (let i = 0; i <= 12; i++) {
+    clock.set(t0 + i * 1000)
+    await publishJson(dev, topics.ble(gw.prefix, 'scn-dairy'), { id: rpidAt(MEMBER_KEY, clock.now()), rssi: -50, ts: clock.now() })
+  }
+  const card = page.locator('article.offer')
+  await card.waitFor({ timeout: 10_000 })
+  t.equal(await card.locator('h2').textContent(), '20% off yoghurt')
+  await page.waitForFunction("(() => { const img = document.querySelector('article.offer img.qr'); return !!img && img.complete && img.naturalWidth > 0 })()")
+  t.pass('the coupon shows as a QR code')
+  const code = await card.locator('.code').textContent()
+  const offerId = await card.getAttribute('data-offer-id')
+  t.match(code, /^[0-9A-Z]{44}$/)
+  await waitFor(async () => (await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId!]))[0]?.status === 'seen', { what: 'the page acknowledged the offer' })
+  await page.screenshot({ path: join(tg.dataDir, 'app.png') })
+  await card.locator('button', { hasText: 'Dismiss' }).click()
+  await card.waitFor({ state: 'detached' })
+  await waitFor(async () => (await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId!]))[0]?.status === 'dismissed', { what: 'dismissed' })
+  await page.locator('#help').click()
+  await page.waitForFunction("document.getElementById('help-status').textContent.length > 0")
+  t.same(errors, [], 'no script errors')
+})
