@@ -11,7 +11,7 @@ import { createWriteStream } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Campaign, Member } from '../../edge/contract/resources.js'
 import { localTime } from '../../edge/recommend/inputs.js'
-import { population, redeemProbability, SIM_CATEGORIES } from './population.js'
+import { population, redeemProbability, SIM_CATEGORIES, type SimShopper } from './population.js'
 import { Rng } from './rng.js'
 
 export interface OfferLogLine {
@@ -49,21 +49,35 @@ export function catalogue(rng: Rng): Campaign[] {
   return out
 }
 
-export function* offerLog(opts: { members: number; days: number; seed: number; start: number; timeZone: string }): Generator<OfferLogLine> {
+export interface OfferLogOptions {
+  members: number
+  days: number
+  seed: number
+  start: number
+  timeZone: string
+  /** the population (default: population(members, seed + 1)) */
+  people?: SimShopper[]
+  /** the store's campaigns and the kind of zone each is shown in (default: a catalogue across categories) */
+  campaigns?: { campaign: Campaign; zoneKind: string }[]
+}
+
+/** Offers shown at random among the campaigns of the zone a member stands in (an exploration policy). */
+export function* offerLog(opts: OfferLogOptions): Generator<OfferLogLine> {
   const rng = new Rng(opts.seed)
-  const people = population(opts.members, opts.seed + 1).filter((p) => p.member.consent.offers)
-  const campaigns = catalogue(rng)
+  const people = (opts.people ?? population(opts.members, opts.seed + 1)).filter((p) => p.member.consent.offers)
+  const shown = opts.campaigns ?? catalogue(rng).map((campaign) => ({ campaign, zoneKind: ZONES.find((z) => z.categories.includes(campaign.offer.category ?? ''))!.kind }))
+  const zoneKinds = [...new Set(shown.map((s) => s.zoneKind))]
   for (let day = 0; day < opts.days; day++) {
     for (const p of people) {
       if (!rng.chance(Math.min(1, p.habits.visitsPerWeek / 7))) continue
-      const hour = Math.max(8, Math.min(21, Math.round(p.habits.hour + rng.gauss() * 2)))
+      const hour = Math.max(8, Math.min(20, Math.round(p.habits.hour + rng.gauss() * 2)))
       let ts = opts.start + day * 86_400_000 + hour * 3_600_000 + rng.int(0, 3_000_000)
       const stops = rng.int(1, 3)
       for (let s = 0; s < stops; s++) {
-        const zone = rng.pick(ZONES)
+        const zoneKind = rng.pick(zoneKinds)
         const dwellSeconds = Math.round(Math.exp(rng.gauss() * 0.6) * 15)
-        const options = campaigns.filter((c) => zone.categories.includes(c.offer.category ?? ''))
-        const campaign = rng.pick(options)
+        const campaign = rng.pick(shown.filter((x) => x.zoneKind === zoneKind)).campaign
+        const zone = { kind: zoneKind }
         const { hour: localHour } = localTime(ts, opts.timeZone)
         const q = redeemProbability(p.habits, campaign, { dwellSeconds, hour: localHour })
         yield { ts, member: p.member, campaign, zoneKind: zone.kind, dwellSeconds, timeZone: opts.timeZone, redeemed: rng.chance(q) }

@@ -20,6 +20,21 @@ export interface SimMember {
 
 export interface SimOffer { offerId: string; campaignId: string; code: string; zone: string; expiresAt: string }
 
+export interface Stop { zone: string; seconds: number }
+export type Item = { sku: string; qty: number; price: number }
+
+/** Hooks through which a scenario (a simulated day) gives shoppers their habits. Defaults are random. */
+export interface ShopperBehaviour<H = unknown> {
+  plan(member: SimMember | null, habits: H | undefined, zones: readonly string[], rng: Rng): Stop[]
+  /** what the shopper picks up at a stop */
+  basket(member: SimMember | null, habits: H | undefined, zone: string, rng: Rng): Item[]
+  /** at checkout: the item bought with a coupon received `dwellSeconds` into a stop, or null if it goes unused */
+  redeem(member: SimMember, habits: H | undefined, offer: SimOffer, ctx: { dwellSeconds: number; receivedAt: number }, rng: Rng): Item | null
+}
+
+/** A planned arrival (scheduled mode: shoppers come when planned instead of keeping a number in the store). */
+export interface Arrival<H = unknown> { at: number; member: SimMember | null; habits?: H }
+
 export interface StoreSimOptions {
   prefix: string
   layout: Layout
@@ -40,13 +55,20 @@ export interface StoreSimOptions {
   /** the first shopper heads straight for this zone (the demo's promotion) */
   firstStop?: string
   walkSpeed?: number
+  /** scheduled mode: these arrivals, in time order, instead of keeping `shoppers` in the store */
+  schedule?: Arrival[]
+  behaviour?: ShopperBehaviour
 }
 
-interface Stop { zone: string; seconds: number }
 
 interface Shopper {
   id: number
   member: SimMember | null
+  habits: unknown
+  /** when the shopper reached the current stop */
+  stopSince: number | null
+  /** offers received, with the dwell at the moment */
+  received: { offer: SimOffer; dwellSeconds: number; at: number }[]
   tag: { uuid: string; major: number; minor: number } | null
   plan: Stop[]
   stop: number
@@ -56,7 +78,7 @@ interface Shopper {
   /** probability this shopper redeems an offer received (habit, known only to the simulator) */
   redeemPropensity: number
   offers: SimOffer[]
-  basket: { sku: string; qty: number; price: number }[]
+  basket: Item[]
   left: boolean
 }
 
@@ -120,7 +142,9 @@ export class StoreSimulator {
   offerReceived(memberId: string, offer: SimOffer): void {
     const s = this.shoppers.find((x) => !x.left && x.member?.memberId === memberId)
     this.stats.offersReceived++
-    if (s) s.offers.push(offer)
+    if (!s) return
+    s.offers.push(offer)
+    s.received.push({ offer, dwellSeconds: s.stopSince === null ? 0 : (this.lastStep - s.stopSince) / 1000, at: this.lastStep })
   }
 
   /** Advance to `now`; returns the messages devices publish meanwhile. */
@@ -139,7 +163,18 @@ export class StoreSimulator {
     return out
   }
 
+  private nextArrival = 0
+
   private spawn(now: number): void {
+    const schedule = this.o.schedule
+    if (schedule) {
+      while (this.nextArrival < schedule.length && schedule[this.nextArrival]!.at <= now) {
+        const a = schedule[this.nextArrival++]!
+        const s = this.newShopper(now, a)
+        if (s) this.shoppers.push(s)
+      }
+      return
+    }
     while (this.inStore < this.o.shoppers) {
       const s = this.newShopper(now)
       if (!s) return
@@ -147,22 +182,23 @@ export class StoreSimulator {
     }
   }
 
-  private newShopper(now: number): Shopper | null {
+  private newShopper(now: number, arrival?: Arrival): Shopper | null {
     const entrance = this.zoneCenter.get('entrance') ?? [...this.zoneCenter.values()][0]
     if (!entrance) return null
-    let member: SimMember | null = null
-    const eligible = this.o.members.filter((m) => m.consent.location && !this.shoppers.some((s) => !s.left && s.member?.memberId === m.memberId) && now - (this.memberLastVisit.get(m.memberId) ?? -Infinity) >= (this.o.memberReturnMs ?? 10 * 60_000))
-    if (eligible.length && (this.first || this.rng.chance(this.o.memberShare ?? 0.5))) {
+    let member: SimMember | null = arrival ? arrival.member : null
+    const eligible = arrival ? [] : this.o.members.filter((m) => m.consent.location && !this.shoppers.some((s) => !s.left && s.member?.memberId === m.memberId) && now - (this.memberLastVisit.get(m.memberId) ?? -Infinity) >= (this.o.memberReturnMs ?? 10 * 60_000))
+    if (arrival?.member) this.stats.membersSpawned++
+    else if (eligible.length && (this.first || this.rng.chance(this.o.memberShare ?? 0.5))) {
       member = this.first ? eligible.find((m) => m.consent.offers) ?? eligible[0]! : this.rng.pick(eligible)
       this.memberLastVisit.set(member.memberId, now)
       this.stats.membersSpawned++
     }
-    const plan = this.plan(member)
+    const plan = this.o.behaviour ? this.o.behaviour.plan(member, arrival?.habits, [...this.zoneCenter.keys()], this.rng) : this.plan(member)
     const id = ++this.seq
     this.stats.shoppersSpawned++
     this.first = false
     return {
-      id, member,
+      id, member, habits: arrival?.habits, stopSince: null, received: [],
       tag: member ? null : { uuid: TAG_UUID, major: 100, minor: id % 65536 },
       plan, stop: 0,
       pos: { x: entrance.x + this.rng.range(-1, 1), y: entrance.y + this.rng.range(-1, 1) },
@@ -208,6 +244,11 @@ export class StoreSimulator {
     if (d <= stepM) {
       s.pos = s.target
       s.dwellUntil = now + stop.seconds * 1000
+      s.stopSince = now
+      if (this.o.behaviour) {
+        if (stop.zone !== 'checkout') s.basket.push(...this.o.behaviour.basket(s.member, s.habits, stop.zone, this.rng))
+        return
+      }
       const items = SKUS[stop.zone]
       if (items && stop.zone !== 'checkout' && this.rng.chance(0.6)) {
         const item = this.rng.pick(items)
@@ -224,6 +265,7 @@ export class StoreSimulator {
 
   private leaveStop(s: Shopper, stop: Stop, now: number, out: SimMessage[]): void {
     s.dwellUntil = null
+    s.stopSince = null
     if (stop.zone === 'checkout') this.checkout(s, now, out)
     s.stop++
     if (s.stop >= s.plan.length) { s.left = true; return }
@@ -232,7 +274,18 @@ export class StoreSimulator {
 
   private checkout(s: Shopper, now: number, out: SimMessage[]): void {
     if (s.basket.length === 0) s.basket.push({ sku: 'sku-brd-200', qty: 1, price: 2.2 })
-    const coupons = s.offers.filter((o) => Date.parse(o.expiresAt) > now && this.rng.chance(s.redeemPropensity)).map((o) => o.code)
+    const b = this.o.behaviour
+    let coupons: string[]
+    if (b && s.member) {
+      coupons = []
+      for (const r of s.received) {
+        if (Date.parse(r.offer.expiresAt) <= now) continue
+        const item = b.redeem(s.member, s.habits, r.offer, { dwellSeconds: r.dwellSeconds, receivedAt: r.at }, this.rng)
+        if (item) { coupons.push(r.offer.code); s.basket.push(item) }
+      }
+    } else {
+      coupons = s.offers.filter((o) => Date.parse(o.expiresAt) > now && this.rng.chance(s.redeemPropensity)).map((o) => o.code)
+    }
     this.stats.couponsUsed += coupons.length
     this.stats.receipts++
     const total = Math.round(s.basket.reduce((n, i) => n + i.qty * i.price, 0) * 100) / 100
