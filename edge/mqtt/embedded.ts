@@ -46,7 +46,8 @@ export class EmbeddedBroker implements MqttPort {
     })
     this.broker.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'))
     this.broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt connection error'))
-    const server = createServer(this.broker.handle)
+    // no Nagle: alerts, offers' events and acks are small messages that must not wait for a delayed ACK (40 ms on Linux)
+    const server = createServer({ noDelay: true }, this.broker.handle)
     this.server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

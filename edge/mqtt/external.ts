@@ -49,6 +49,8 @@ export class ExternalBroker implements MqttPort {
     this.client = client
     client.on('message', (topic, payload) => this.handler?.(topic, payload))
     client.on('connect', () => {
+      // no Nagle: small messages (alerts, events) go out at once instead of waiting for a delayed ACK
+      ;(client.stream as { setNoDelay?: (v: boolean) => void } | undefined)?.setNoDelay?.(true)
       this.o.log.info({ broker: this.displayUrl }, 'connected to MQTT broker')
       const b = this.o.birth
       if (b) client.publish(b.topic, b.payload, { qos: b.qos, retain: b.retain })

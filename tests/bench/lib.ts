@@ -46,30 +46,39 @@ export interface PublishJob {
   scanners: string[]
 }
 
-/** A publisher in its own process (the way devices are separate from the gateway), driven over IPC. */
-export class Publisher {
-  private constructor(private readonly child: ChildProcess) {}
+/** A helper process driven over IPC: one job at a time, answered with `{done: true, ...result}` or `{error}`. */
+export class BenchChild<Job, Result> {
+  protected constructor(private readonly child: ChildProcess) {}
 
-  static async start(): Promise<Publisher> {
-    const child = fork(fileURLToPath(new URL('./publisher.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  static async fork<J, R>(file: string): Promise<BenchChild<J, R>> {
+    const child = fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve())
-      child.once('exit', (code) => reject(new Error(`publisher exited ${code}`)))
+      child.once('exit', (code) => reject(new Error(`${file} exited ${code}`)))
     })
-    return new Publisher(child)
+    return new BenchChild<J, R>(child)
   }
 
-  run(job: PublishJob): Promise<{ sent: number; ms: number }> {
+  run(job: Job): Promise<Result> {
     return new Promise((resolve, reject) => {
+      const off = () => { this.child.off('message', onMessage); this.child.off('exit', onExit) }
       const onMessage = (m: unknown) => {
-        const msg = m as { done?: boolean; sent: number; ms: number; error?: string }
-        if (msg.error) { this.child.off('message', onMessage); reject(new Error(msg.error)); return }
-        if (msg.done) { this.child.off('message', onMessage); resolve({ sent: msg.sent, ms: msg.ms }) }
+        const msg = m as { done?: boolean; error?: string }
+        if (msg.error) { off(); reject(new Error(msg.error)); return }
+        if (msg.done) { off(); resolve(msg as Result) }
       }
+      const onExit = (code: number | null, signal: string | null) => { off(); reject(new Error(`helper process ended (${signal ?? code}) before its job did`)) }
       this.child.on('message', onMessage)
-      this.child.send(job)
+      this.child.once('exit', onExit)
+      this.child.send(job as object)
     })
   }
 
   stop(): void { this.child.kill() }
+}
+
+/** A sightings publisher in its own process (the way devices are separate from the gateway). */
+export type Publisher = BenchChild<PublishJob, { sent: number; ms: number }>
+export const Publisher = {
+  start: (): Promise<Publisher> => BenchChild.fork<PublishJob, { sent: number; ms: number }>('./publisher.ts'),
 }
