@@ -58,7 +58,7 @@ t.test('AMExpert adapter', { skip: existsSync(join(shared, 'amexpert-2019-coupon
 })
 
 t.test('npm run train: a model, its card and manifest, onnxruntime agreeing, baselines beside it', async (t) => {
-  const rows = [...simlogInteractions(offerLog({ members: 200, days: 14, seed: 5, start: Date.UTC(2026, 0, 5), timeZone: 'Europe/Berlin' }))]
+  const rows = [...simlogInteractions(offerLog({ members: 1000, days: 14, seed: 5, start: Date.UTC(2026, 0, 5), timeZone: 'Europe/Berlin' }))]
   const data = join(dir, 'sim.jsonl')
   await writeInteractions(data, rows)
   const out = join(dir, 'models', 'sim.onnx')
@@ -66,7 +66,10 @@ t.test('npm run train: a model, its card and manifest, onnxruntime agreeing, bas
   t.ok(existsSync(out))
   t.ok(r.onnxMaxAbsDiff <= 1e-5)
   t.match(r.split, /no member in both/)
-  t.ok(r.model.auc > 0.6, `AUC ${r.model.auc.toFixed(3)}`)
+  // about 6,000 offers: enough for the simulator's habits to show (AUC 0.66-0.71 over seeds 5-7; with 200
+  // members it is noise, 0.49-0.57)
+  t.ok(r.model.auc > 0.62, `AUC ${r.model.auc.toFixed(3)}`)
+  t.ok(r.model.auc > r.baselines.popularity.auc + 0.05, 'better than offer popularity alone')
   t.type(r.baselines.logistic.auc, 'number')
   t.type(r.baselines.popularity.auc, 'number')
   const card = readFileSync(join(dir, 'models', 'sim.md'), 'utf8')
