@@ -44,6 +44,7 @@ import {
   campaignRetireOps, campaignUpsertOps, deadLetterOps, deviceUpsertOps, dwellSessionOps, layoutOps, loadCampaigns, loadDevices,
   memberEraseOps, memberUpsertOps, offerIssuedOps, offersSince, pruneDeadLettersOp,
 } from './storage/repos.js'
+import { AssistService } from './features/assist.js'
 import { seedFromConfig } from './storage/seed.js'
 import { Store } from './storage/store.js'
 import { version } from './version.js'
@@ -193,9 +194,13 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
     // ---- delivery
     const memberTokens = await MemberTokenVerifier.create({ ...config.member.jwt, secret: jwtSecret })
+    // call for service (created right below; the hub's callbacks only run once the gateway is up)
+    let assist: AssistService | null = null
     const memberHub = new MemberHub({
       store, storeId, clock, log, queueMax: config.member.offlineQueueMax,
       onDelivered: () => m.offersDelivered.inc(),
+      onAssist: (memberId, zone, action) => (assist ? assist.appCall(memberId, zone, action) : 'assist-unavailable'),
+      onConnect: (memberId) => { const f = assist?.statusFor(memberId); return f ? [f] : [] },
       onRanging: (memberId, beacons, ts) => {
         const member = identity.member(memberId)
         if (!member?.consentLocation) return 'no-location-consent'
@@ -206,6 +211,19 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       },
     })
     hub.current = memberHub
+    const assistService = new AssistService({
+      config: config.assist, layout, store, storeId, timeZone: config.store.timezone, clock, log, metrics: m,
+      publishAlert: (band, alert) => publish(topics.bandAlert(prefix, band), alert, 1),
+      sendToMember: (memberId, frame) => memberHub.send(memberId, frame),
+      pseudonym: (memberId) => identity.pseudonym(memberId),
+      memberZone: (memberId) => (identity.member(memberId)?.consentLocation ? presence.zoneOf(identity.pseudonym(memberId)) : null),
+      newId: () => `as-${randomBytes(6).toString('base64url')}`,
+    })
+    await assistService.init()
+    assist = assistService
+    bus.on('button', ({ button, action, ts }) => assistService.button(button, action, ts))
+    bus.on('bandStatus', ({ band, msg, ts }) => assistService.bandStatus(band, msg, ts))
+    bus.on('bandAck', ({ band, msg, ts }) => assistService.bandAck(band, msg.alertId, msg.action, ts))
 
     // ---- wiring: ingest -> presence -> identity -> decide -> deliver
     let deadSeq = 0
@@ -239,6 +257,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const dwelled = new Map<string, number>()
     bus.on('zone', (e) => {
       m.dwellEvents.inc([e.state])
+      assistService.zoneEvent(e, e.subject.startsWith('pm:') ? identity.memberOfKey(e.subject) : undefined)
       publish(topics.dwellEvents(prefix), { subject: e.subject, zone: e.zone, state: e.state, seconds: Math.round(e.seconds * 10) / 10, ts: e.ts } satisfies DwellEvent)
       const visit = `${e.subject}|${e.zone}|${e.since}`
       if (e.state === 'dwell') {
@@ -308,7 +327,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         if (identity.member(msg.code)) scanSessions.set(scanner, { memberId: msg.code, until: ts + config.offers.scanSessionMinutes * 60_000 })
         return
       }
-      if (msg.kind === 'call') return
+      if (msg.kind === 'call') { assistService.scanCall(scanner, msg.code, ts); return }
       const session = scanSessions.get(scanner)
       if (!session || session.until < ts) { scanSessions.delete(scanner); return }
       void decider.decide({ kind: 'scan', sku: msg.code }, session.memberId)
@@ -330,6 +349,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       identity.advance(now)
       presence.tick(now)
       calibration.tick(now)
+      assistService.tick(now)
     }, config.presence.tickMs)
     let lastPrune = 0
     const housekeeping = setInterval(() => {
@@ -365,6 +385,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const services: GatewayServices = {
       version: ver, storeId, clock, log, metrics: m, hub: memberHub, memberTokens, adminTokens, calibration,
       figures: (id) => campaignFigures(store, id),
+      assist: assistService,
       stock: {
         list: () => stock.list().map((x) => ({ sku: x.sku, level: x.level, price: x.price, updatedAt: new Date(x.updatedAt).toISOString() })),
         set: async (items) => { await store.writeNow(stockOps(stock.set(items, clock.now()))) },
@@ -401,6 +422,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         zoneIds = zones
         placedIds = new Set(l.anchors.map((a) => a.id))
         presence.setLayout(l)
+        assistService.setLayout(l)
         log.info({ by, zones: l.zones.length, anchors: l.anchors.length }, 'layout replaced; presence restarted')
         return null
       },
@@ -431,6 +453,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
           offers.forgetMember(memberId)
           decider.forgetMember(memberId)
           redemptions.forgetMember(memberId)
+          assistService.forgetMember(memberId, pseudonym)
           for (const [k, v] of scanSessions) if (v.memberId === memberId) scanSessions.delete(k)
           await store.writeNow(memberEraseOps(memberId, identity.memberHash(memberId), pseudonym, clock.now()))
           store.outboxBacklog = (await store.get<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL'))?.n ?? 0

@@ -251,6 +251,9 @@ export function semanticIssues(c: Config): Omit<ConfigIssue, 'source'>[] {
     campaignIds.add(cp.id)
     for (const p of campaignProblems(cp, zoneIds)) out.push({ key: `campaigns[${i}].${p.path}`, value: p.value, expected: p.expected })
   })
+  c.assist.zones.forEach((z, i) => {
+    if (!zoneIds.has(z.zone)) out.push({ key: `assist.zones[${i}].zone`, value: z.zone, expected: `a zone of the layout (${[...zoneIds].slice(0, 8).join(', ') || 'none'})` })
+  })
   if (c.member.jwt.alg === 'ES256' && !c.member.jwt.publicKey) out.push({ key: 'member.jwt.publicKey', value: undefined, expected: 'an SPKI PEM public key (alg is ES256)' })
   try {
     new Intl.DateTimeFormat('en', { timeZone: c.store.timezone })

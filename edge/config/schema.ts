@@ -108,6 +108,17 @@ export const ConfigSchema = Type.Object({
     }, { additionalProperties: false }), { maxItems: 20, description: 'RFM segments, first match wins' }),
     scanSessionMinutes: Type.Number({ minimum: 1, maximum: 120, description: 'after a member card is scanned at a handheld, its product scans are that member\'s' }),
   }, { additionalProperties: false }),
+  assist: Type.Object({
+    policy: Type.Enum(['nearest', 'broadcast'], { description: 'nearest: one clerk at a time, nearest first; broadcast: every free clerk at once (the pager baseline)' }),
+    acceptTimeoutSeconds: Type.Number({ minimum: 3, maximum: 600, description: 'an offer not accepted in this time goes to the next clerk' }),
+    maxOffers: Type.Integer({ minimum: 1, maximum: 50, description: 'rounds of offers before the supervisors are alerted too' }),
+    escalateAfterSeconds: Type.Number({ minimum: 5, maximum: 3600, description: 'or this long after the call, whichever comes first' }),
+    expireAfterMinutes: Type.Number({ minimum: 1, maximum: 240, description: 'a request nobody accepted in this time expires' }),
+    heartbeatTimeoutSeconds: Type.Number({ minimum: 5, maximum: 3600, description: 'a band with no status message for this long is offline' }),
+    closeAfterMinutes: Type.Number({ minimum: 1, maximum: 480, description: 'an accepted or arrived request nobody closes is closed as done (counted apart) after this' }),
+    supervisors: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 200, description: 'clerk ids of the supervisors, who get escalations' }),
+    zones: Type.Array(Type.Object({ zone: Type.String({ minLength: 1, maxLength: 64 }), afterSeconds: Type.Number({ minimum: 5, maximum: 3600 }) }, { additionalProperties: false }), { maxItems: 100, description: 'zones where a member standing this long gets a clerk sent over by the gateway' }),
+  }, { additionalProperties: false }),
   recommender: Type.Object({
     enabled: Type.Boolean({ description: 'rank eligible offers with the ONNX model; off = campaign rule priority' }),
     model: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], { description: 'model name in the manifest; null = the manifest default' }),

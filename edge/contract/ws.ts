@@ -20,6 +20,10 @@ export const AssistStatusFrame = Type.Object({
   type: Type.Literal('assist'),
   status: Type.Enum(['queued', 'accepted', 'done']),
   requestId: Type.String(),
+  /** additive: the finer state (queued, offered, accepted, arrived, done, cancelled, expired) */
+  state: Type.Optional(Type.Enum(['queued', 'offered', 'accepted', 'arrived', 'done', 'cancelled', 'expired'])),
+  /** additive: where the clerk is going */
+  zone: Type.Optional(Type.String()),
 })
 export type AssistStatusFrame = Static<typeof AssistStatusFrame>
 /** Additive to the contract: tells the app why a frame it sent was refused (apps ignore unknown types). */
@@ -35,6 +39,7 @@ export const RangingFrame = Type.Object({
   beacons: Type.Array(RangingBeacon, { maxItems: 200 }),
   ts: Type.Optional(Ts),
 })
-export const AssistFrame = Type.Object({ type: Type.Literal('assist'), zone: Type.Optional(ZoneId) })
+/** `action` is additive: `cancel` withdraws the member's open request (default `call`) */
+export const AssistFrame = Type.Object({ type: Type.Literal('assist'), zone: Type.Optional(ZoneId), action: Type.Optional(Type.Enum(['call', 'cancel'])) })
 export const AppFrame = Type.Union([AckFrame, DismissFrame, RangingFrame, AssistFrame])
 export type AppFrame = Static<typeof AppFrame>

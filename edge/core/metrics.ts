@@ -63,6 +63,8 @@ export class HotCounter<L extends string> {
   }
 }
 
+const ASSIST_BUCKETS = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 480, 600, 900]
+
 export class Metrics {
   readonly registry = new Registry()
   readonly messages: HotCounter<'kind' | 'outcome'>
@@ -73,6 +75,10 @@ export class Metrics {
   readonly offersRedeemed: Counter<'campaign'>
   readonly assistRequests: Counter<'state'>
   readonly assistSeconds: Histogram<'stage'>
+  readonly assistZoneSeconds: Histogram<'stage' | 'zone'>
+  readonly assistClerkSeconds: Histogram<'stage' | 'clerk'>
+  readonly assistAcksIgnored: Counter<'reason'>
+  readonly assistEscalations: Counter
   readonly outboxBacklog: Gauge
   readonly eventLoopLag: Gauge
   readonly decisions: HotCounter<'outcome'>
@@ -83,6 +89,9 @@ export class Metrics {
   private readonly loop: IntervalHistogram
 
   /** campaign figures for the gauges below, provided by the gateway once storage is open */
+  /** open requests by state and bands by availability, provided by the gateway */
+  assistState: (() => { open: Record<string, number>; bands: Record<string, number> }) | null = null
+
   figures: (() => Promise<{ campaignId: string; issued: number; delivered: number; seen: number; redeemed: number; redemptionRate: number | null; offered: { rate: number | null }; holdout: { rate: number | null }; uplift: number | null }[]>) | null = null
 
   constructor(opts: { outboxBacklog: () => number; wsConnections: () => number; defaultMetrics?: boolean }) {
@@ -100,7 +109,20 @@ export class Metrics {
     this.assistRequests = new Counter({ name: 'aisle_assist_requests_total', help: 'Call-for-service requests by state', labelNames: ['state'], registers: [r] })
     this.assistSeconds = new Histogram({
       name: 'aisle_assist_seconds', help: 'Call-for-service stage durations (accept | arrive | done)', labelNames: ['stage'], registers: [r],
-      buckets: [5, 10, 20, 30, 60, 90, 120, 180, 300, 480, 600, 900],
+      buckets: ASSIST_BUCKETS,
+    })
+    this.assistZoneSeconds = new Histogram({ name: 'aisle_assist_zone_seconds', help: 'Call-for-service stage durations per zone', labelNames: ['stage', 'zone'], registers: [r], buckets: ASSIST_BUCKETS })
+    this.assistClerkSeconds = new Histogram({ name: 'aisle_assist_clerk_seconds', help: 'Call-for-service stage durations per clerk', labelNames: ['stage', 'clerk'], registers: [r], buckets: ASSIST_BUCKETS })
+    this.assistAcksIgnored = new Counter({ name: 'aisle_assist_acks_ignored_total', help: 'Band acknowledgements that changed nothing, by reason (duplicate, late, taken, busy, closed, unknown-alert, not-yours, not-accepted)', labelNames: ['reason'], registers: [r] })
+    this.assistEscalations = new Counter({ name: 'aisle_assist_escalations_total', help: 'Requests escalated to the supervisors', registers: [r] })
+    const self0 = this
+    new Gauge({
+      name: 'aisle_assist_open', help: 'Open call-for-service requests by state', labelNames: ['state'], registers: [r],
+      collect() { this.reset(); const s = self0.assistState?.(); if (s) for (const [state, n] of Object.entries(s.open)) this.set({ state }, n) },
+    })
+    new Gauge({
+      name: 'aisle_bands', help: 'Clerk bands by status (available, busy, offered, off-shift, offline)', labelNames: ['status'], registers: [r],
+      collect() { this.reset(); const s = self0.assistState?.(); if (s) for (const [status, n] of Object.entries(s.bands)) this.set({ status }, n) },
     })
     this.outboxBacklog = new Gauge({
       name: 'aisle_outbox_backlog', help: 'Outbox records not yet synced to the CRM', registers: [r],

@@ -26,7 +26,9 @@ export interface HubDeps {
   queueMax: number
   onDelivered?: (o: IssuedOffer) => void
   onRanging?: (memberId: string, beacons: { id: string; rssi: number }[], ts: number | undefined) => string | null
-  onAssist?: (memberId: string, zone: string | undefined) => string | null
+  onAssist?: (memberId: string, zone: string | undefined, action: 'call' | 'cancel') => string | null
+  /** frames a member's app gets when it connects (e.g. the status of an open call for service) */
+  onConnect?: (memberId: string) => ServerFrame[]
 }
 
 const appFrame = compile<AppFrameT>(AppFrame)
@@ -65,6 +67,7 @@ export class MemberHub {
     const now = this.d.clock.now()
     const rows = await pendingOffers(this.d.store, memberId, now, this.d.queueMax)
     for (const r of rows.reverse()) this.sendOffer(rowToOffer(r), [sock])
+    for (const f of this.d.onConnect?.(memberId) ?? []) if (sock.readyState === OPEN) sock.send(JSON.stringify(f))
   }
 
   detach(memberId: string, sock: MemberSocket): void {
@@ -138,7 +141,7 @@ export class MemberHub {
         return
       }
       case 'assist': {
-        const refused = this.d.onAssist ? this.d.onAssist(memberId, value.zone) : 'assist-unavailable'
+        const refused = this.d.onAssist ? this.d.onAssist(memberId, value.zone, value.action ?? 'call') : 'assist-unavailable'
         if (refused) this.refuse(sock, refused)
         return
       }

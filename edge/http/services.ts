@@ -1,3 +1,4 @@
+import type { AssistService } from '../features/assist.js'
 /** What the HTTP layer needs from the gateway: a narrow port, so routes never reach into internals. */
 import type { Campaign, Layout, Member } from '../contract/resources.js'
 import type { Role } from '../config/schema.js'
@@ -49,6 +50,7 @@ export interface GatewayServices {
   }
   decisions(q: { member?: string | undefined; campaign?: string | undefined; limit: number }): Promise<DecisionView[]>
   figures(campaignId?: string): Promise<CampaignFigures[]>
+  assist: AssistService
   stock: {
     list(): { sku: string; level: number | null; price: number | null; updatedAt: string }[]
     set(items: { sku: string; level: number }[]): Promise<void>

@@ -220,6 +220,47 @@ CREATE TABLE stock (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'call for service',
+    sql: `
+CREATE TABLE assist_requests (
+  request_id TEXT PRIMARY KEY,
+  source TEXT NOT NULL,               -- button | scan | app | gateway | admin
+  origin TEXT NOT NULL,               -- button id, shelf code, or the member's gateway pseudonym
+  member_id TEXT,                     -- for status frames to the app; removed on erasure
+  zone TEXT,
+  priority INTEGER NOT NULL,
+  presses INTEGER NOT NULL,
+  state TEXT NOT NULL,                -- queued | offered | accepted | arrived | done | cancelled | expired
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  escalated_at INTEGER,
+  band_id TEXT,                       -- the band that accepted
+  clerk_id TEXT,
+  accepted_at INTEGER,
+  arrived_at INTEGER,
+  closed_at INTEGER,
+  close_reason TEXT,                  -- done | auto-closed | cancelled:<by> | expired
+  requeues INTEGER NOT NULL DEFAULT 0,
+  rounds INTEGER NOT NULL DEFAULT 0,
+  offers TEXT NOT NULL                -- JSON [{alertId, band, clerkId, at, kind, outcome}]
+);
+CREATE INDEX assist_requests_state ON assist_requests (state);
+CREATE INDEX assist_requests_created ON assist_requests (created_at);
+CREATE INDEX assist_requests_member ON assist_requests (member_id);
+CREATE TABLE assist_events (
+  id INTEGER PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  kind TEXT NOT NULL,                 -- transition | escalated | priority-raised | offer-ended
+  from_state TEXT,
+  to_state TEXT,
+  detail TEXT NOT NULL
+);
+CREATE INDEX assist_events_request ON assist_events (request_id, id);
+`,
+  },
 ]
 
 export async function migrate(db: Db, now: number, migrations: Migration[] = MIGRATIONS): Promise<number[]> {

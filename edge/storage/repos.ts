@@ -143,6 +143,7 @@ export function memberEraseOps(memberId: string, memberHash: string, pseudonym: 
     { op: 'sql', sql: 'DELETE FROM exposures WHERE member_id = ?', params: [memberId] },
     { op: 'sql', sql: 'DELETE FROM receipts WHERE member_id = ?', params: [memberId] },
     { op: 'sql', sql: 'DELETE FROM dwell_sessions WHERE subject = ?', params: [pseudonym] },
+    { op: 'sql', sql: "UPDATE assist_requests SET member_id = NULL, origin = 'erased' WHERE member_id = ? OR origin = ?", params: [memberId, pseudonym] },
     { op: 'sql', sql: 'DELETE FROM outbox WHERE user_id = ? OR anonymous_id = ?', params: [memberId, pseudonym] },
     { op: 'sql', sql: "DELETE FROM dead_letters WHERE instr(CAST(payload AS TEXT), ?) > 0", params: [memberId] },
     { op: 'sql', sql: 'INSERT OR REPLACE INTO erased_members (member_hash, erased_at) VALUES (?, ?)', params: [memberHash, now] },
