@@ -467,6 +467,7 @@ export class AssistDispatcher {
     if (b.busyWith !== null) {
       const r = this.requests.get(b.busyWith)
       if (r && r.state === 'accepted') {
+        for (const o of r.offers) if (o.band === b.band && o.outcome === 'accepted') end(o, 'offline', now)
         b.busyWith = null
         r.acceptedBy = null
         r.acceptedAt = null
