@@ -81,6 +81,8 @@ export interface Gateway {
   readonly demoAdminToken: string | null
   /** mint a member JWT with the gateway's own HS256 secret (demo and tests) */
   memberToken(memberId: string, ttlSeconds?: number): Promise<string>
+  /** run the periodic work now (time passes for presence, pseudonyms, call-for-service): simulations in virtual time call it */
+  tick(): void
   /** wait until every queued write is committed */
   flush(): Promise<void>
   stop(): Promise<void>
@@ -344,13 +346,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     publish(statusTopic, JSON.parse(statusPayload(true)), 1, true)
 
     // ---- timers
-    const tick = setInterval(() => {
+    const tickOnce = () => {
       const now = clock.now()
       identity.advance(now)
       presence.tick(now)
       calibration.tick(now)
       assistService.tick(now)
-    }, config.presence.tickMs)
+    }
+    const tick = setInterval(tickOnce, config.presence.tickMs)
     let lastPrune = 0
     const housekeeping = setInterval(() => {
       const dirty = devices.takeDirty()
@@ -523,6 +526,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       demoAdminToken: o.demo ? secrets.demoAdminToken : null,
       memberToken,
       flush: () => store.queue.flush(),
+      tick: tickOnce,
       stop: async () => {
         if (stopped) return
         stopped = true

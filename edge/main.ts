@@ -70,6 +70,8 @@ async function main(argv: string[]): Promise<number> {
       members: config.members,
       shoppers: config.simulator.shoppers,
       seed: config.simulator.seed,
+      clerks: config.simulator.clerks,
+      callsPerHour: config.simulator.callsPerHour,
       memberToken: config.member.jwt.alg === 'HS256' ? (id) => gw.memberToken(id) : undefined,
       onLog: (msg) => log.info({ component: 'simulator' }, msg),
     })
@@ -89,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
   else lines.push(`  member app:   ${gw.httpUrl}/app`)
   if (gw.demoAdminToken) lines.push(`  admin token:  ${gw.demoAdminToken}   (curl -H "Authorization: Bearer <token>" ${gw.httpUrl}/v1/admin/presence)`)
   if (sim) lines.push(`  simulator:    ${config.simulator.shoppers} shoppers walking the store; the first member reaches the dairy fridge in about 30 s`)
+  if (sim?.crew) lines.push(`                ${config.simulator.clerks} clerks with call bands; customers press call buttons (about ${config.simulator.callsPerHour} an hour, the first after 45 s)`)
   lines.push('  Ctrl-C stops it.', '')
   process.stdout.write(`${lines.join('\n')}\n`)
 

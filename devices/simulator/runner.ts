@@ -4,7 +4,10 @@
  */
 import mqtt from 'mqtt'
 import type { Layout } from '../../edge/contract/resources.js'
+import { topics } from '../../edge/contract/topics.js'
+import { ClerkCrew } from './clerks.js'
 import { SimMemberApp } from './member-app.js'
+import { Rng } from './rng.js'
 import { StoreSimulator, type SimMember } from './store-sim.js'
 
 export interface RunnerOptions {
@@ -19,10 +22,15 @@ export interface RunnerOptions {
   memberToken?: (memberId: string) => Promise<string>
   onLog?: (msg: string) => void
   tickMs?: number
+  /** clerks wearing call bands (clerk-1 / band-1, ...) */
+  clerks?: number
+  /** customers pressing the layout's call buttons */
+  callsPerHour?: number
 }
 
 export interface RunningSimulator {
   sim: StoreSimulator
+  crew: ClerkCrew | null
   apps: SimMemberApp[]
   stop(): Promise<void>
 }
@@ -30,13 +38,30 @@ export interface RunningSimulator {
 export async function runSimulator(o: RunnerOptions): Promise<RunningSimulator> {
   const client = await mqtt.connectAsync(o.mqttUrl, { clientId: `aisle-sim-${process.pid}-${Date.now().toString(36)}`, reconnectPeriod: 1000, clean: true })
   const scanners = o.layout.anchors.filter((a) => a.kind === 'scanner').map((a) => a.id)
+  const start = Date.now()
+  const crew = (o.clerks ?? 0) > 0
+    ? new ClerkCrew({ prefix: o.prefix, layout: o.layout, clerks: Array.from({ length: o.clerks! }, (_, i) => ({ clerkId: `clerk-${i + 1}`, band: `band-${i + 1}` })), seed: o.seed + 7, onLog: o.onLog }, start)
+    : null
+  if (crew) {
+    client.on('message', (topic, payload) => {
+      const m = /\/band\/([^/]+)\/alert$/.exec(topic)
+      if (!m) return
+      try { crew.alert(m[1]!, JSON.parse(payload.toString()) as { alertId: string; kind: string; zone: string }) } catch { /* not an alert */ }
+    })
+    await client.subscribeAsync(`${o.prefix}/band/+/alert`, { qos: 1 })
+  }
+  const buttons = o.layout.anchors.filter((a) => a.kind === 'button').map((a) => a.id)
+  const callRng = new Rng(o.seed + 11)
+  const nextCall = (from: number) => from + -Math.log(1 - callRng.next()) * (3_600_000 / Math.max(1e-9, o.callsPerHour ?? 0))
+  let callAt = crew && buttons.length && (o.callsPerHour ?? 0) > 0 ? start + 45_000 : Infinity
   const sim = new StoreSimulator({
     prefix: o.prefix, layout: o.layout, members: o.members, shoppers: o.shoppers, seed: o.seed,
     // the demo mixes device types: one ESPresense node, one scanner forwarding raw advertisements
     espresenseScanners: scanners.includes('scn-bakery') ? ['scn-bakery'] : [],
     advScanners: scanners.includes('scn-produce') ? ['scn-produce'] : [],
     firstStop: o.layout.zones.some((z) => z.id === 'fridge-dairy') ? 'fridge-dairy' : undefined,
-  }, Date.now())
+    ...(crew ? { others: () => crew.subjects() } : {}),
+  }, start)
   const apps: SimMemberApp[] = []
   if (o.memberToken) {
     const mint = o.memberToken
@@ -53,12 +78,19 @@ export async function runSimulator(o: RunnerOptions): Promise<RunningSimulator> 
     }
   }
   const timer = setInterval(() => {
-    for (const msg of sim.step(Date.now())) {
-      client.publish(msg.topic, JSON.stringify(msg.payload), { qos: msg.qos })
+    const now = Date.now()
+    const msgs = sim.step(now)
+    if (crew) msgs.push(...crew.step(now))
+    if (now >= callAt) {
+      const button = callRng.pick(buttons)
+      msgs.push({ topic: topics.button(o.prefix, button), payload: { action: 'call', ts: now }, qos: 1 })
+      o.onLog?.(`a customer pressed call button ${button}`)
+      callAt = nextCall(now)
     }
+    for (const msg of msgs) client.publish(msg.topic, JSON.stringify(msg.payload), { qos: msg.qos })
   }, o.tickMs ?? 250)
   return {
-    sim, apps,
+    sim, crew, apps,
     async stop() {
       clearInterval(timer)
       for (const a of apps) a.stop()

@@ -58,6 +58,8 @@ export interface StoreSimOptions {
   /** scheduled mode: these arrivals, in time order, instead of keeping `shoppers` in the store */
   schedule?: Arrival[]
   behaviour?: ShopperBehaviour
+  /** other BLE subjects the scanners hear (clerks' bands), where they are now */
+  others?: () => { id: string; pos: Point }[]
 }
 
 
@@ -318,6 +320,17 @@ export class StoreSimulator {
           continue
         }
         heard.push(this.advScanners.has(a.id) && subj.adv ? { adv: subj.adv, rssi, ts: now } : { id: subj.id, rssi, ts: now })
+      }
+      for (const x of this.o.others?.() ?? []) {
+        const rssi = rssiAt(a.txPower ?? -59, dist(x.pos, a), this.radio, this.rng)
+        if (rssi === null) continue
+        if (this.espresense.has(a.id)) {
+          this.stats.sightingMessages++
+          this.stats.sightings++
+          out.push({ topic: topics.espresense(x.id, a.id), payload: { id: x.id, rssi, 'rssi@1m': a.txPower ?? -59, distance: Math.round(dist(x.pos, a) * 100) / 100 } satisfies EspresenseMessage, qos: 0 })
+        } else {
+          heard.push({ id: x.id, rssi, ts: now })
+        }
       }
       if (heard.length) {
         this.stats.sightingMessages++

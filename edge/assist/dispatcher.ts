@@ -6,8 +6,10 @@
  *   queued    -> offered to the nearest available clerk (policy "nearest"), or to every available clerk at
  *                once (policy "broadcast", the pager baseline)
  *   offered   -> accepted by a clerk, or after `acceptTimeoutMs` (or a decline, or the band going offline)
- *                offered to the next nearest; after `maxOffers` offers or `escalateAfterMs` the supervisors'
- *                bands are alerted too (an escalation), and offers go on, round the clerks again
+ *                offered to the next nearest; with hedging, the next nearest is offered it too once the
+ *                newest offer has waited `hedgeAfterMs`, while that offer stays open (first to accept goes);
+ *                after `maxOffers` unaccepted offers or `escalateAfterMs` the supervisors' bands are alerted
+ *                too (an escalation), and offers go on, round the clerks again
  *   accepted  -> arrived when the clerk's band enters the request's zone (at once if it is already there)
  *   arrived   -> done when the clerk presses done (also allowed from accepted: presence may miss the arrival)
  * and from any open state: cancelled (the button's cancel, the app, store IT), expired (nobody accepted
@@ -38,6 +40,19 @@ export interface AssistPolicy {
   expireAfterMs: number
   heartbeatTimeoutMs: number
   closeAfterMs: number
+  /**
+   * hedging (policy "nearest"): when the newest offer has waited this long, the next nearest clerk is offered
+   * the request too, while the earlier offer stays open until its own timeout; first to accept goes.
+   * Infinity (or >= acceptTimeoutMs) = one clerk at a time.
+   */
+  hedgeAfterMs?: number
+  /**
+   * policy "nearest": the nearest free clerk is offered the request together with every free clerk at most
+   * this much further away (layout units, metres), at most `maxFanout` in all: among clerks about as near,
+   * whoever reacts first goes. 0 = the nearest alone.
+   */
+  fanoutDistance?: number
+  maxFanout?: number
   /** clerk ids of the supervisors' group */
   supervisors: readonly string[]
   /** how long a closed request still answers late acknowledgements */
@@ -301,6 +316,11 @@ export class AssistDispatcher {
           this.emit({ kind: 'event', request: snapshot(r), event: 'offer-ended', detail: 'not accepted in time', at: now })
           this.afterOfferEnded(r, now, 'not accepted in time')
         }
+        const hedge = this.policy.hedgeAfterMs ?? Infinity
+        if (r.state === 'offered' && this.policy.mode === 'nearest' && hedge < this.policy.acceptTimeoutMs) {
+          const newest = r.offers.reduce((t, o) => (o.kind === 'assist' && o.outcome === 'pending' ? Math.max(t, o.at) : t), -Infinity)
+          if (now - newest >= hedge) this.offerNext(r, now)
+        }
       }
       if (r.state === 'queued' || r.state === 'offered') this.maybeEscalate(r, now)
     }
@@ -389,7 +409,11 @@ export class AssistDispatcher {
 
   private maybeEscalate(r: AssistRequest, now: number): void {
     if (r.escalatedAt !== null) return
-    if (r.rounds < this.policy.maxOffers && now - r.createdAt < this.policy.escalateAfterMs) return
+    // tries: offers that ended unaccepted (nearest), or whole rounds that did (broadcast)
+    const tries = this.policy.mode === 'broadcast'
+      ? r.rounds - (r.offers.some((o) => o.kind === 'assist' && o.outcome === 'pending') ? 1 : 0)
+      : r.offers.filter((o) => o.kind === 'assist' && o.outcome !== 'pending' && o.outcome !== 'accepted' && o.outcome !== 'withdrawn').length
+    if (tries < this.policy.maxOffers && now - r.createdAt < this.policy.escalateAfterMs) return
     r.escalatedAt = now
     let n = 0
     for (const b of this.bands.values()) {
@@ -433,7 +457,11 @@ export class AssistDispatcher {
         if (pool.length === 0) return false
       }
       pool.sort((a, b) => this.distance(a.zone, r.zone) - this.distance(b.zone, r.zone) || a.freeSince - b.freeSince || (a.band < b.band ? -1 : 1))
-      chosen = [pool[0]!]
+      const d0 = this.distance(pool[0]!.zone, r.zone)
+      const extra = this.policy.fanoutDistance ?? 0
+      chosen = Number.isFinite(d0) && extra > 0
+        ? pool.filter((b) => this.distance(b.zone, r.zone) - d0 <= extra).slice(0, Math.max(1, this.policy.maxFanout ?? 3))
+        : [pool[0]!]
     }
     r.rounds++
     for (const b of chosen) {

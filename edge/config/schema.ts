@@ -111,7 +111,10 @@ export const ConfigSchema = Type.Object({
   assist: Type.Object({
     policy: Type.Enum(['nearest', 'broadcast'], { description: 'nearest: one clerk at a time, nearest first; broadcast: every free clerk at once (the pager baseline)' }),
     acceptTimeoutSeconds: Type.Number({ minimum: 3, maximum: 600, description: 'an offer not accepted in this time goes to the next clerk' }),
-    maxOffers: Type.Integer({ minimum: 1, maximum: 50, description: 'rounds of offers before the supervisors are alerted too' }),
+    hedgeAfterSeconds: Type.Union([Type.Number({ minimum: 1, maximum: 600 }), Type.Null()], { description: 'nearest policy: when an offer has waited this long, the next nearest clerk is offered it too (the first offer stays open until its timeout); null = one clerk at a time' }),
+    fanoutMetres: Type.Number({ minimum: 0, maximum: 500, description: 'nearest policy: free clerks at most this much further than the nearest are offered the request at the same time (first to accept goes); 0 = the nearest alone' }),
+    maxFanout: Type.Integer({ minimum: 1, maximum: 20, description: 'most clerks offered a request at once under fanoutMetres' }),
+    maxOffers: Type.Integer({ minimum: 1, maximum: 50, description: 'offers not accepted (timed out, declined, band lost) before the supervisors are alerted too' }),
     escalateAfterSeconds: Type.Number({ minimum: 5, maximum: 3600, description: 'or this long after the call, whichever comes first' }),
     expireAfterMinutes: Type.Number({ minimum: 1, maximum: 240, description: 'a request nobody accepted in this time expires' }),
     heartbeatTimeoutSeconds: Type.Number({ minimum: 5, maximum: 3600, description: 'a band with no status message for this long is offline' }),
@@ -130,6 +133,8 @@ export const ConfigSchema = Type.Object({
   simulator: Type.Object({
     enabled: Type.Boolean({ description: 'run the store simulator against this gateway (AISLE_SIMULATOR=on|off)' }),
     shoppers: Type.Integer({ minimum: 0, maximum: 5000 }),
+    clerks: Type.Integer({ minimum: 0, maximum: 200, description: 'simulated clerks wearing call bands (clerk-1, band-1, ...)' }),
+    callsPerHour: Type.Number({ minimum: 0, maximum: 3600, description: 'simulated customers pressing the call buttons of the layout' }),
     seed: Type.Integer(),
   }, { additionalProperties: false }),
   log: Type.Object({

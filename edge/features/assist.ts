@@ -20,6 +20,9 @@ import type { Store } from '../storage/store.js'
 export interface AssistConfig {
   policy: 'nearest' | 'broadcast'
   acceptTimeoutSeconds: number
+  hedgeAfterSeconds: number | null
+  fanoutMetres: number
+  maxFanout: number
   maxOffers: number
   escalateAfterSeconds: number
   expireAfterMinutes: number
@@ -50,6 +53,9 @@ export interface AssistServiceDeps {
 export const policyOf = (c: AssistConfig): AssistPolicy => ({
   mode: c.policy,
   acceptTimeoutMs: c.acceptTimeoutSeconds * 1000,
+  hedgeAfterMs: c.hedgeAfterSeconds === null ? Infinity : c.hedgeAfterSeconds * 1000,
+  fanoutDistance: c.fanoutMetres,
+  maxFanout: c.maxFanout,
   maxOffers: c.maxOffers,
   escalateAfterMs: c.escalateAfterSeconds * 1000,
   expireAfterMs: c.expireAfterMinutes * 60_000,

@@ -88,6 +88,12 @@ t.test('the demo command', { skip: hasDist() ? false : 'dist/ not built (npm run
     return b.devices.length >= 5 ? b.devices : undefined
   }, { timeoutMs: 15_000, what: 'simulated devices publishing' })
   t.ok(devices.some((d) => d.id === 'scn-dairy-1'), 'the simulator feeds the gateway over MQTT')
+  const bands = await waitFor(async () => {
+    const r = await fetch(`http://127.0.0.1:${httpPort}/v1/admin/assist`, { headers: { authorization: `Bearer ${token}` } })
+    const b = await r.json() as { bands: { band: string; status: string; zone: string | null }[] }
+    return b.bands.filter((x) => x.status === 'available' && x.zone !== null).length === 4 ? b.bands : undefined
+  }, { timeoutMs: 15_000, what: 'the simulated clerks on shift and located' })
+  t.same(bands.map((b) => b.band).sort(), ['band-1', 'band-2', 'band-3', 'band-4'])
   child.proc.kill('SIGINT')
   t.equal(await child.exited, 0, 'Ctrl-C shuts down cleanly')
 })
