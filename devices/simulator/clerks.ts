@@ -72,7 +72,7 @@ export class ClerkCrew {
     this.clerks = o.clerks.map((spec, i) => {
       const zone = this.workZones[i % this.workZones.length]!
       const pos = this.spot(zone)
-      return { spec, pos, target: pos, activity: 'task' as Activity, until: start + this.lognormal(this.b.taskMedianS, 0.6) * 1000, job: null, reaction: null, nextHeartbeat: start + this.rng.range(0, this.b.heartbeatS) * 1000, battery: this.rng.int(60, 100) }
+      return { spec, pos, target: pos, activity: 'task' as Activity, until: start + this.lognormal(this.b.taskMedianS, 0.6) * 1000, job: null, reaction: null, nextHeartbeat: start + this.rng.range(0, 2) * 1000, battery: this.rng.int(60, 100) }
     })
   }
 

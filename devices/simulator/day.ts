@@ -141,6 +141,8 @@ export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: 
   const campaigns = new Map(o.campaigns.map((c) => [c.id, c]))
   const sim = new StoreSimulator({ prefix: gw.prefix, layout: o.layout, members: [], shoppers: 0, seed: o.seed + 1, schedule, behaviour: behaviour(campaigns, o.timeZone) as ShopperBehaviour }, o.start)
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, { reconnectPeriod: 0 })
+  // no Nagle: each virtual second waits for its messages' acknowledgements
+  ;(client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true)
   const apps = o.people.filter((p) => p.member.consent.offers && p.member.consent.location).map((p) => new SimMemberApp({ httpUrl: gw.httpUrl, memberId: p.member.memberId, token: () => gw.memberToken(p.member.memberId, 48 * 3600), onOffer: (id, offer) => sim.offerReceived(id, offer) }))
   await Promise.all(apps.map((a) => a.start()))
   try {
