@@ -15,6 +15,8 @@ export class SimMemberApp {
   private stopped = false
   private retry = 0
   received = 0
+  /** an app is sent every live coupon on each connect: count and report each offer once */
+  private readonly known = new Set<string>()
 
   constructor(private readonly o: MemberAppOptions) {}
 
@@ -28,6 +30,9 @@ export class SimMemberApp {
       let f: { type?: string; offer?: OfferFrame['offer'] }
       try { f = JSON.parse(data.toString()) } catch { return }
       if (f.type === 'offer' && f.offer) {
+        if (this.known.has(f.offer.offerId)) return
+        if (this.known.size >= 1000) this.known.clear()
+        this.known.add(f.offer.offerId)
         this.received++
         this.o.onOffer(this.o.memberId, f.offer)
         ws.send(JSON.stringify({ type: 'ack', offerId: f.offer.offerId }))

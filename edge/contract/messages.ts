@@ -20,6 +20,7 @@ export const MESSAGE_SCHEMAS: Record<string, TSchema> = {
   'mqtt.out.DwellEvent': Out.DwellEvent,
   'mqtt.out.OfferEvent': Out.OfferEvent,
   'mqtt.out.GatewayStatus': Out.GatewayStatus,
+  'ws.server.HelloFrame': Ws.HelloFrame,
   'ws.server.OfferFrame': Ws.OfferFrame,
   'ws.server.AssistStatusFrame': Ws.AssistStatusFrame,
   'ws.server.ErrorFrame': Ws.ErrorFrame,

@@ -29,7 +29,13 @@ export type AssistStatusFrame = Static<typeof AssistStatusFrame>
 /** Additive to the contract: tells the app why a frame it sent was refused (apps ignore unknown types). */
 export const ErrorFrame = Type.Object({ type: Type.Literal('error'), error: Type.String(), detail: Type.Optional(Type.String()) })
 export type ErrorFrame = Static<typeof ErrorFrame>
-export type ServerFrame = OfferFrame | AssistStatusFrame | ErrorFrame
+/**
+ * Additive to the contract: the first frame on every connection. `serverTime` is the gateway's clock, so an app
+ * judges coupon expiry by the gateway's time, not by a phone clock that may run ahead or behind.
+ */
+export const HelloFrame = Type.Object({ type: Type.Literal('hello'), serverTime: Type.String({ description: 'ISO 8601 time on the gateway' }) })
+export type HelloFrame = Static<typeof HelloFrame>
+export type ServerFrame = HelloFrame | OfferFrame | AssistStatusFrame | ErrorFrame
 
 const OfferRef = Type.String({ minLength: 1, maxLength: 64 })
 export const AckFrame = Type.Object({ type: Type.Literal('ack'), offerId: OfferRef })

@@ -3,12 +3,12 @@
  * member's app missed (in SQLite, so a restart loses none) and delivers them on connect until they expire,
  * handles ack / dismiss, and hands ranging and assist frames on.
  */
-import { AppFrame, compile, describeProblems, type OfferFrame, type ServerFrame } from '../contract/index.js'
+import { AppFrame, compile, describeProblems, type HelloFrame, type OfferFrame, type ServerFrame } from '../contract/index.js'
 import type { AppFrame as AppFrameT } from '../contract/ws.js'
 import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/log.js'
 import type { IssuedOffer } from '../offers/engine.js'
-import { offerDeliveredOps, offerDismissedOps, offerSeenOps, pendingOffers, rowToOffer } from '../storage/repos.js'
+import { offerDeliveredOps, offerDismissedOps, offerSeenOps, liveOffers, rowToOffer } from '../storage/repos.js'
 import type { Store } from '../storage/store.js'
 
 export interface MemberSocket {
@@ -65,8 +65,10 @@ export class MemberHub {
     const ms = Math.max(0, Math.min(tokenExp - this.d.clock.now(), 2 ** 31 - 1))
     this.expiry.set(sock, setTimeout(() => sock.close(4401, 'token expired'), ms))
     const now = this.d.clock.now()
-    const rows = await pendingOffers(this.d.store, memberId, now, this.d.queueMax)
-    for (const r of rows.reverse()) this.sendOffer(rowToOffer(r), [sock])
+    if (sock.readyState === OPEN) sock.send(JSON.stringify({ type: 'hello', serverTime: new Date(now).toISOString() } satisfies HelloFrame))
+    const rows = await liveOffers(this.d.store, memberId, now, this.d.queueMax)
+    // an issued offer reaches the phone for the first time (recorded as delivered); the others are shown again
+    for (const r of rows.reverse()) this.sendOffer(rowToOffer(r), [sock], r.status === 'issued')
     for (const f of this.d.onConnect?.(memberId) ?? []) if (sock.readyState === OPEN) sock.send(JSON.stringify(f))
   }
 
@@ -92,7 +94,7 @@ export class MemberHub {
     for (const s of this.sockets.get(memberId) ?? []) s.close(code, reason)
   }
 
-  private sendOffer(o: IssuedOffer, socks: MemberSocket[]): boolean {
+  private sendOffer(o: IssuedOffer, socks: MemberSocket[], firstDelivery = true): boolean {
     const frame = JSON.stringify(offerFrame(o))
     let sent = false
     for (const s of socks) {
@@ -105,7 +107,7 @@ export class MemberHub {
       s.send(frame)
       sent = true
     }
-    if (sent) {
+    if (sent && firstDelivery) {
       const now = this.d.clock.now()
       this.d.store.write(offerDeliveredOps(o, now, this.d.storeId)).catch((err) => this.d.log.error({ err, offerId: o.offerId }, 'could not record delivery'))
       this.d.onDelivered?.(o)

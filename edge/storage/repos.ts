@@ -53,9 +53,12 @@ export function offerDismissedOps(offerId: string, memberId: string, now: number
   return [{ op: 'sql', sql: "UPDATE offers SET status = CASE WHEN status = 'redeemed' THEN status ELSE 'dismissed' END, dismissed_at = COALESCE(dismissed_at, ?), delivered_at = COALESCE(delivered_at, ?) WHERE offer_id = ? AND member_id = ?", params: [now, now, offerId, memberId] }]
 }
 
-/** Offers issued but not yet on the member's phone, newest first. */
-export function pendingOffers(store: Store, memberId: string, now: number, limit: number): Promise<OfferRow[]> {
-  return store.all<OfferRow>("SELECT * FROM offers WHERE member_id = ? AND status = 'issued' AND expires_at > ? ORDER BY issued_at DESC LIMIT ?", [memberId, now, limit])
+/**
+ * A member's live coupons, newest first: issued (not yet on the phone), delivered or seen, not expired, not
+ * redeemed or dismissed. An app gets all of them on every connect, so a reload or a new phone loses none.
+ */
+export function liveOffers(store: Store, memberId: string, now: number, limit: number): Promise<OfferRow[]> {
+  return store.all<OfferRow>("SELECT * FROM offers WHERE member_id = ? AND status IN ('issued','delivered','seen') AND expires_at > ? ORDER BY issued_at DESC LIMIT ?", [memberId, now, limit])
 }
 
 export function offersSince(store: Store, since: number): Promise<OfferRow[]> {

@@ -15,7 +15,7 @@ t.test('hostile stream', async (t) => {
   const tg = await startTestGateway()
   t.teardown(() => tg.close())
   const { gw } = tg
-  const stream = fuzzStream(gw.prefix, 'fridge-dairy', 10_000)
+  const stream = fuzzStream(gw.prefix, 'fridge-dairy', 10_000, 7, () => tg.clock.now())
   const bad = stream.filter((m) => m.expect !== null)
   const good = stream.filter((m) => m.expect === null)
   t.ok(bad.length >= 10_000, `${bad.length} hostile messages`)

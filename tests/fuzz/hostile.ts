@@ -14,12 +14,12 @@ export interface FuzzMessage {
 
 const enc = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v))
 
-export function generators(prefix: string, knownZone: string, rng: Rng) {
+export function generators(prefix: string, knownZone: string, rng: Rng, now: () => number = Date.now) {
   const P = prefix
   const dev = () => `scn-${rng.int(1, 20)}`
   const subj = () => rng.pick([`ibeacon:426c7565-4368-6172-6d42-6561636f6e73-1-${rng.int(1, 500)}`, `rpid:${rng.hex(8)}`, `watch:w${rng.int(1, 50)}`, `band:b-${rng.int(1, 9)}`])
   const rssi = () => rng.int(-110, -30)
-  const sighting = () => ({ id: subj(), rssi: rssi(), ...(rng.chance(0.5) ? { ts: Date.now() } : {}) })
+  const sighting = () => ({ id: subj(), rssi: rssi(), ...(rng.chance(0.5) ? { ts: now() } : {}) })
 
   const good: Record<string, () => FuzzMessage> = {
     'ble-single': () => ({ topic: `${P}/ble/${dev()}`, payload: enc(sighting()), expect: null, shape: 'ble-single' }),
@@ -79,9 +79,9 @@ export function generators(prefix: string, knownZone: string, rng: Rng) {
 }
 
 /** n hostile messages interleaved with good ones (about one good per hostile), in a seeded order. */
-export function fuzzStream(prefix: string, knownZone: string, hostileCount: number, seed = 7): FuzzMessage[] {
+export function fuzzStream(prefix: string, knownZone: string, hostileCount: number, seed = 7, now: () => number = Date.now): FuzzMessage[] {
   const rng = new Rng(seed)
-  const { good, hostile } = generators(prefix, knownZone, rng)
+  const { good, hostile } = generators(prefix, knownZone, rng, now)
   const hostileKinds = Object.keys(hostile)
   const goodKinds = Object.keys(good)
   const out: FuzzMessage[] = []

@@ -74,7 +74,8 @@ export async function startTestGateway(opts: { overlay?: Record<string, unknown>
   const { config, envAdminToken } = loadConfig({ env: { AISLE_ADMIN_TOKEN: TEST_ADMIN, ...(opts.env ?? {}) }, overlay })
   const logs: string[] = []
   const log = createLogger({ level: 'debug', destination: new Writable({ write(chunk, _e, cb) { logs.push(String(chunk)); cb() } }) as never })
-  const clock = opts.clock ?? new ManualClock(Date.now())
+  // a fixed virtual time unless a test brings its own clock: no test depends on the day it runs
+  const clock = opts.clock ?? new ManualClock(Date.UTC(2026, 0, 5, 9, 0, 0))
   const gw = await startGateway({ config, envAdminToken, clock, log })
   return {
     gw, clock, dataDir, config, logs,

@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt'
 import { rpidAt, topics } from '../../edge/contract/index.js'
 import { ManualClock } from '../../edge/core/clock.js'
 import { startTestGateway, MEMBER_KEY, TEST_ADMIN, TEST_VIEWER, type TestGateway } from '../helpers/gateway.js'
-import { connect, publishJson } from '../helpers/mqtt.js'
+import { connect, heardFor, publishJson } from '../helpers/mqtt.js'
 import { query } from '../helpers/db.js'
 import { scrape, sample } from '../helpers/metrics.js'
 import { waitFor } from '../helpers/net.js'
@@ -53,10 +53,8 @@ function helpers(tg: TestGateway, dev: MqttClient, clock: ManualClock, alerts: {
   const status = (band: string, clerkId: string, extra: Record<string, unknown> = {}) => publishJson(dev, topics.bandStatus(P, band), { clerkId, onShift: true, battery: 80, ts: clock.now(), ...extra })
   /** the band is heard by one zone's scanner for a few seconds (presence needs two locates) */
   const place = async (band: string, scanner: string) => {
-    for (let i = 0; i < 3; i++) {
-      await publishJson(dev, topics.ble(P, scanner), { id: `band:${band}`, rssi: -48, ts: clock.now() })
-      clock.advance(1000)
-    }
+    await heardFor(dev, { prefix: P, scanner, subject: `band:${band}`, clock, seconds: 2, rssi: -48 })
+    clock.advance(1000)
   }
   const ack = (band: string, alertId: string, action: string) => publishJson(dev, topics.bandAck(P, band), { alertId, action, ts: clock.now() })
   const alertFor = (band: string, kind = 'assist') => waitFor(() => alerts.filter((a) => a.band === band && a.alert.kind === kind).pop(), { what: `a ${kind} alert on ${band}` })
@@ -132,10 +130,7 @@ t.test('the member app: call, live status, cancel; the clerk is told', async (t)
   app.send({ type: 'assist' })
   await waitFor(() => app.frames.some((f) => (f as { type: string; error?: string }).error === 'no-zone'), { what: 'refused: not located' })
   // the member is at the fridge
-  for (let i = 0; i < 3; i++) {
-    await publishJson(h.dev, topics.ble(h.tg.gw.prefix, 'scn-dairy'), { id: rpidAt(MEMBER_KEY, h.clock.now()), rssi: -50, ts: h.clock.now() })
-    h.clock.advance(1000)
-  }
+  await heardFor(h.dev, { prefix: h.tg.gw.prefix, scanner: 'scn-dairy', subject: (ts) => rpidAt(MEMBER_KEY, ts), clock: h.clock, seconds: 2 })
   await waitFor(async () => ((await h.api('/presence')).body.subjects as { subject: string; zone: string | null }[]).some((x) => x.subject.startsWith('pm:') && x.zone === 'fridge-dairy'), { what: 'the member located' })
   app.send({ type: 'assist' })
   const alert = await h.alertFor('b1')
@@ -228,10 +223,7 @@ t.test('the gateway calls a clerk for a member standing in electronics; supervis
   const h = await setup(t)
   await h.status('s1', 'c-sup')
   await h.place('s1', 'scn-dairy')
-  for (let i = 0; i < 35; i++) {
-    await publishJson(h.dev, topics.ble(h.tg.gw.prefix, 'scn-elec'), { id: rpidAt(MEMBER_KEY, h.clock.now()), rssi: -50, ts: h.clock.now() })
-    h.clock.advance(1000)
-  }
+  await heardFor(h.dev, { prefix: h.tg.gw.prefix, scanner: 'scn-elec', subject: (ts) => rpidAt(MEMBER_KEY, ts), clock: h.clock, seconds: 35 })
   await waitFor(async () => (await h.requestRow())[0]?.state === 'queued', { what: 'a request from the gateway (queued: only a supervisor is on shift)' })
   const [row] = await h.requestRow()
   t.equal(row!.origin.startsWith('pm:'), true)

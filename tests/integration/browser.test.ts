@@ -3,10 +3,10 @@ import t from 'tap'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
-import { rpidAt, topics } from '../../edge/contract/index.js'
+import { rpidAt } from '../../edge/contract/index.js'
 import { ManualClock } from '../../edge/core/clock.js'
 import { startTestGateway, MEMBER_KEY } from '../helpers/gateway.js'
-import { connect, publishJson } from '../helpers/mqtt.js'
+import { connect, heardFor } from '../helpers/mqtt.js'
 import { query } from '../helpers/db.js'
 import { waitFor } from '../helpers/net.js'
 
@@ -14,7 +14,7 @@ const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => 
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage']
 
 t.test('an offer issued by a dwell appears live on the member app page', { skip: CHROMIUM ? false : "Debian's chromium is not installed (apt-get install -y chromium); .ci/run installs it" }, async (t) => {
-  const clock = new ManualClock(Date.UTC(2026, 10, 23, 11, 0, 0))
+  const clock = new ManualClock(Date.UTC(2026, 10, 23, 11, 0, 0)) // any day: nothing on the page reads the phone's calendar
   const tg = await startTestGateway({ clock })
   t.teardown(() => tg.close())
   const { gw } = tg
@@ -22,19 +22,19 @@ t.test('an offer issued by a dwell appears live on the member app page', { skip:
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
   t.teardown(() => browser.close())
   const page = await browser.newPage({ viewport: { width: 420, height: 900 } })
+  // the phone's clock is nowhere near the gateway's (which is virtual here): a day and a half ahead.
+  // The page must judge expiry by the gateway's clock, whatever the calendar says.
+  await page.clock.setFixedTime(new Date(clock.now() + 36 * 3600_000))
   const errors: string[] = []
   page.on('pageerror', (e) => errors.push(e.message))
   await page.goto(`${gw.httpUrl}/app?token=${await gw.memberToken('m-1')}`)
   await page.waitForFunction("document.getElementById('status').textContent === 'connected'")
   t.notMatch(page.url(), /token=/, 'the token is taken out of the address bar')
+  t.equal(await page.locator('#signin').isVisible(), false, 'the sign-in form (with the raw token) is hidden once connected')
 
   const dev = await connect(`mqtt://127.0.0.1:${gw.mqttPort}`)
   t.teardown(() => dev.endAsync())
-  const t0 = clock.now()
-  for (let i = 0; i <= 12; i++) {
-    clock.set(t0 + i * 1000)
-    await publishJson(dev, topics.ble(gw.prefix, 'scn-dairy'), { id: rpidAt(MEMBER_KEY, clock.now()), rssi: -50, ts: clock.now() })
-  }
+  await heardFor(dev, { prefix: gw.prefix, scanner: 'scn-dairy', subject: (ts) => rpidAt(MEMBER_KEY, ts), clock, seconds: 12 })
   const card = page.locator('article.offer')
   await card.waitFor({ timeout: 10_000 })
   t.equal(await card.locator('h2').textContent(), '20% off yoghurt')
@@ -45,6 +45,12 @@ t.test('an offer issued by a dwell appears live on the member app page', { skip:
   t.match(code, /^[0-9A-Z]{44}$/)
   await waitFor(async () => (await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId!]))[0]?.status === 'seen', { what: 'the page acknowledged the offer' })
   await page.screenshot({ path: join(tg.dataDir, 'app.png') })
+  // a reload keeps the coupon: the gateway sends every live coupon on connect
+  await page.reload()
+  await page.waitForFunction("document.getElementById('status').textContent === 'connected'")
+  await card.waitFor({ timeout: 10_000 })
+  t.equal(await card.getAttribute('data-offer-id'), offerId, 'the same coupon after a reload')
+  t.equal(await page.locator('article.offer').count(), 1, 'shown once')
   await card.locator('button', { hasText: 'Dismiss' }).click()
   await card.waitFor({ state: 'detached' })
   await waitFor(async () => (await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId!]))[0]?.status === 'dismissed', { what: 'dismissed' })

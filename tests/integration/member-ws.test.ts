@@ -1,9 +1,9 @@
 /** Member WebSocket frames: ack and dismiss recorded, bad frames refused with an error frame, ranging feeds presence. */
 import t from 'tap'
-import { rpidAt, topics } from '../../edge/contract/index.js'
+import { rpidAt } from '../../edge/contract/index.js'
 import { ManualClock } from '../../edge/core/clock.js'
 import { startTestGateway, MEMBER_KEY } from '../helpers/gateway.js'
-import { connect, publishJson } from '../helpers/mqtt.js'
+import { connect, heardFor } from '../helpers/mqtt.js'
 import { query } from '../helpers/db.js'
 import { waitFor } from '../helpers/net.js'
 import { wsConnect } from '../helpers/ws.js'
@@ -25,11 +25,7 @@ const wsUrl = `${gw.httpUrl.replace('http', 'ws')}/v1/member/ws`
 
 async function offerFor(app: ReturnType<typeof wsConnect>): Promise<string> {
   const dev = await connect(`mqtt://127.0.0.1:${gw.mqttPort}`)
-  const t0 = clock.now()
-  for (let i = 0; i <= 11; i++) {
-    clock.set(t0 + i * 1000)
-    await publishJson(dev, topics.ble(gw.prefix, 'scn-dairy'), { id: rpidAt(MEMBER_KEY, clock.now()), rssi: -50, ts: clock.now() })
-  }
+  await heardFor(dev, { prefix: gw.prefix, scanner: 'scn-dairy', subject: (ts) => rpidAt(MEMBER_KEY, ts), clock, seconds: 11 })
   await dev.endAsync()
   const f = await waitFor(() => app.frames.find((x) => (x as { type: string }).type === 'offer') as { offer: { offerId: string } } | undefined, { what: 'offer' })
   return f.offer.offerId
@@ -38,9 +34,18 @@ async function offerFor(app: ReturnType<typeof wsConnect>): Promise<string> {
 t.test('ack and dismiss', async (t) => {
   const app = wsConnect(wsUrl, await gw.memberToken('m-1'))
   await app.opened
+  const hello = await waitFor(() => app.frames[0] as { type: string; serverTime: string } | undefined, { what: 'hello' })
+  t.same(hello, { type: 'hello', serverTime: new Date(clock.now()).toISOString() }, "the first frame carries the gateway's clock")
   const offerId = await offerFor(app)
   app.send({ type: 'ack', offerId })
   await waitFor(async () => (await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId]))[0]?.status === 'seen', { what: 'seen' })
+  // a second phone (or a reload) gets every live coupon, also one already seen; delivery is counted once
+  const again = wsConnect(wsUrl, await gw.memberToken('m-1'))
+  await again.opened
+  await waitFor(() => again.frames.some((f) => (f as { offer?: { offerId: string } }).offer?.offerId === offerId), { what: 'the seen coupon again on connect' })
+  again.close()
+  await gw.flush()
+  t.equal((await query<{ n: number }>(gw.dbFile, "SELECT COUNT(*) AS n FROM outbox WHERE event = 'Offer Delivered' AND properties LIKE ?", [`%${offerId}%`]))[0]!.n, 1, 'one Offer Delivered')
   app.send({ type: 'dismiss', offerId })
   await waitFor(async () => (await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId]))[0]?.status === 'dismissed', { what: 'dismissed' })
   const row = (await query<{ seen_at: number; dismissed_at: number; delivered_at: number }>(gw.dbFile, 'SELECT * FROM offers WHERE offer_id = ?', [offerId]))[0]!
@@ -51,6 +56,13 @@ t.test('ack and dismiss', async (t) => {
   other.send({ type: 'ack', offerId })
   await gw.flush()
   t.equal((await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId]))[0]!.status, 'dismissed')
+  // a dismissed coupon is not sent again
+  const later = wsConnect(wsUrl, await gw.memberToken('m-1'))
+  await later.opened
+  await waitFor(() => later.frames.length > 0, { what: 'hello' })
+  await new Promise((r) => setTimeout(r, 200))
+  t.same(later.frames.filter((f) => (f as { type: string }).type === 'offer'), [], 'dismissed: not shown again')
+  later.close()
   app.close()
   other.close()
 })

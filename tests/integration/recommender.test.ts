@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { rpidAt, topics } from '../../edge/contract/index.js'
+import { rpidAt } from '../../edge/contract/index.js'
 import { packageRoot } from '../../edge/config/load.js'
 import { ManualClock } from '../../edge/core/clock.js'
 import { createLogger } from '../../edge/core/log.js'
@@ -13,7 +13,7 @@ import { ModelRegistry } from '../../edge/recommend/registry.js'
 import { init } from '../../models/train/nn.js'
 import { toOnnx } from '../../models/train/onnx.js'
 import { startTestGateway, MEMBER_KEY, TEST_ADMIN, TEST_VIEWER } from '../helpers/gateway.js'
-import { connect, publishJson } from '../helpers/mqtt.js'
+import { connect, heardFor } from '../helpers/mqtt.js'
 import { scrape, sample } from '../helpers/metrics.js'
 import { waitFor } from '../helpers/net.js'
 
@@ -30,11 +30,7 @@ t.test('decisions are ranked by the model and recorded with its version and scor
   t.match(ready.checks.model.detail, /^recommender default@[0-9a-f]{12}$/)
   const dev = await connect(`mqtt://127.0.0.1:${gw.mqttPort}`)
   t.teardown(() => dev.endAsync())
-  const t0 = clock.now()
-  for (let i = 0; i <= 12; i++) {
-    clock.set(t0 + i * 1000)
-    await publishJson(dev, topics.ble(gw.prefix, 'scn-dairy'), { id: rpidAt(MEMBER_KEY, clock.now()), rssi: -50, ts: clock.now() })
-  }
+  await heardFor(dev, { prefix: gw.prefix, scanner: 'scn-dairy', subject: (ts) => rpidAt(MEMBER_KEY, ts), clock, seconds: 12 })
   const d = await waitFor(async () => {
     const r = await fetch(`${gw.httpUrl}/v1/admin/decisions?member=m-1`, { headers: { authorization: `Bearer ${TEST_VIEWER}` } })
     const b = await r.json() as { decisions: { modelVersion: string | null; offerId: string | null; campaignId: string; considered: { campaignId: string; outcome: string; score?: number }[] }[] }
@@ -122,11 +118,7 @@ t.test('without a model, offers fall back to rule priority and the reason is cou
   t.match(ready.checks.model.detail, /no recommender model .*campaign rule priority/)
   const dev = await connect(`mqtt://127.0.0.1:${gw.mqttPort}`)
   t.teardown(() => dev.endAsync())
-  const t0 = clock.now()
-  for (let i = 0; i <= 12; i++) {
-    clock.set(t0 + i * 1000)
-    await publishJson(dev, topics.ble(gw.prefix, 'scn-dairy'), { id: rpidAt(MEMBER_KEY, clock.now()), rssi: -50, ts: clock.now() })
-  }
+  await heardFor(dev, { prefix: gw.prefix, scanner: 'scn-dairy', subject: (ts) => rpidAt(MEMBER_KEY, ts), clock, seconds: 12 })
   await waitFor(async () => sample(await scrape(gw.httpUrl), 'aisle_recommender_fallbacks_total', { reason: 'no-model' }) >= 1, { what: 'fallback counted' })
   const d = await waitFor(async () => {
     const b = await (await fetch(`${gw.httpUrl}/v1/admin/decisions?member=m-1`, { headers: { authorization: `Bearer ${TEST_VIEWER}` } })).json() as { decisions: { modelVersion: string | null; fallback: string | null; offerId: string | null }[] }
