@@ -4,6 +4,8 @@
  * locations) and to its outputs (band alerts on MQTT, status frames to the member app, SQLite rows, events
  * and outbox, metrics, logs).
  */
+import { randomBytes } from 'node:crypto'
+import { topics } from '../contract/topics.js'
 import type { Layout } from '../contract/resources.js'
 import type { AssistStatusFrame } from '../contract/ws.js'
 import type { Clock } from '../core/clock.js'
@@ -16,6 +18,8 @@ import { zoneCentres, zoneDistance } from '../assist/geometry.js'
 import type { ZoneEvent } from '../presence/types.js'
 import { assistEventOp, assistEvents, assistRowOp, assistRows, assistTransitionOps, openAssistRows, rowToRecord, rowToRequest, type AssistRow } from '../storage/assist-repo.js'
 import type { Store } from '../storage/store.js'
+import { assistRoutes } from '../http/admin/assist.js'
+import type { Feature, GatewayContext } from './feature.js'
 
 export interface AssistConfig {
   policy: 'nearest' | 'broadcast'
@@ -280,3 +284,50 @@ export class AssistService {
 }
 
 export { OPEN_STATES }
+
+// ---------------------------------------------------------------- the feature module
+
+export interface AssistFeatureDeps {
+  layout: import('./layout.js').LayoutFeature
+  members: import('./members.js').MembersFeature
+  presence: import('./presence.js').PresenceFeature
+  delivery: import('./delivery.js').DeliveryFeature
+}
+
+/** Call for service as a gateway feature: its inputs from the bus and the member app, its routes, its clock. */
+export class AssistFeature implements Feature {
+  readonly name = 'assist'
+  readonly adminRoutes
+
+  private constructor(readonly service: AssistService, ctx: GatewayContext, d: AssistFeatureDeps) {
+    const { bus } = ctx
+    const s = service
+    const identity = d.members.identity
+    this.adminRoutes = assistRoutes({ service: s, clock: ctx.clock })
+    bus.on('button', ({ button, action, ts }) => s.button(button, action, ts))
+    bus.on('bandStatus', ({ band, msg, ts }) => s.bandStatus(band, msg, ts))
+    bus.on('bandAck', ({ band, msg, ts }) => s.bandAck(band, msg.alertId, msg.action, ts))
+    bus.on('scan', ({ scanner, msg, ts }) => { if (msg.kind === 'call') s.scanCall(scanner, msg.code, ts) })
+    bus.on('zone', (e) => s.zoneEvent(e, e.subject.startsWith('pm:') ? identity.memberOfKey(e.subject) : undefined))
+    bus.on('layout', (l) => s.setLayout(l))
+    bus.on('memberErased', ({ memberId, pseudonym }) => s.forgetMember(memberId, pseudonym))
+    d.delivery.handleAssist((memberId, zone, action) => s.appCall(memberId, zone, action))
+    d.delivery.onConnect((memberId) => { const f = s.statusFor(memberId); return f ? [f] : [] })
+  }
+
+  static async create(ctx: GatewayContext, d: AssistFeatureDeps): Promise<AssistFeature> {
+    const identity = d.members.identity
+    const service = new AssistService({
+      config: ctx.config.assist, layout: d.layout.layout, store: ctx.store, storeId: ctx.storeId, timeZone: ctx.config.store.timezone, clock: ctx.clock, log: ctx.log, metrics: ctx.metrics,
+      publishAlert: (band, alert) => ctx.publish(topics.bandAlert(ctx.prefix, band), alert, 1),
+      sendToMember: (memberId, frame) => d.delivery.hub.send(memberId, frame),
+      pseudonym: (memberId) => identity.pseudonym(memberId),
+      memberZone: (memberId) => (identity.member(memberId)?.consentLocation ? d.presence.zoneOf(identity.pseudonym(memberId)) : null),
+      newId: () => `as-${randomBytes(6).toString('base64url')}`,
+    })
+    await service.init()
+    return new AssistFeature(service, ctx, d)
+  }
+
+  tick(now: number): void { this.service.tick(now) }
+}

@@ -90,6 +90,9 @@ export class OfferDecider {
     this.history.delete(memberId)
   }
 
+  /** resolves once the member's decisions in flight have finished */
+  idle(memberId: string): Promise<void> { return this.locks.get(memberId) ?? Promise.resolve() }
+
   popularity(campaignId: string): number | undefined {
     const c = this.campaignStats.get(campaignId)
     if (!c || c.issued < POPULARITY_MIN_ISSUED) return undefined

@@ -10,7 +10,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
-import { adminRoutes } from './admin.js'
+import { requireRole, type Caller } from './auth.js'
+import type { AdminApp, AdminKit } from './admin/kit.js'
 import { memberRoutes } from './member.js'
 import { pageRoutes } from './pages.js'
 import type { GatewayServices } from './services.js'
@@ -75,7 +76,17 @@ export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
     return reply.type(s.metrics.registry.contentType).send(body)
   })
 
-  await app.register(adminRoutes, { prefix: '/v1/admin', services: s })
+  await app.register(async (admin) => {
+    const tokens = s.adminTokens as Map<string, Caller>
+    const kit: AdminKit = {
+      viewer: requireRole(tokens, 'viewer'),
+      operator: requireRole(tokens, 'operator'),
+      admin: requireRole(tokens, 'admin'),
+      by: (req) => req.caller?.name ?? 'unknown',
+      role: (req) => req.caller?.role ?? null,
+    }
+    for (const routes of s.adminRoutes) routes(admin.withTypeProvider<TypeBoxTypeProvider>() as unknown as AdminApp, kit)
+  }, { prefix: '/v1/admin' })
   await app.register(memberRoutes, { services: s })
   await app.register(pageRoutes, { services: s })
   return app as unknown as FastifyInstance

@@ -28,12 +28,19 @@ export interface Resolved {
   memberId?: string
 }
 
+/** HMAC of a member id under the gateway's pepper, for erasure tombstones (no id kept). */
+export function memberHash(pepper: Buffer, memberId: string): string {
+  return createHmac('sha256', pepper).update(`erased:${memberId}`).digest('hex')
+}
+
 export class Identity {
   private readonly members = new Map<string, { view: MemberView; key: Buffer }>()
   private readonly rpidToMember = new Map<string, string>()
   private readonly keyToMember = new Map<string, string>()
   private readonly memberToKey = new Map<string, string>()
   private window = Number.NaN
+  /** members being erased: invisible at once, removed once the erasure has committed */
+  private readonly held = new Set<string>()
 
   constructor(private readonly pepper: Buffer) {}
 
@@ -47,9 +54,7 @@ export class Identity {
   }
 
   /** HMAC of a member id for erasure tombstones (no id kept). */
-  memberHash(memberId: string): string {
-    return createHmac('sha256', this.pepper).update(`erased:${memberId}`).digest('hex')
-  }
+  memberHash(memberId: string): string { return memberHash(this.pepper, memberId) }
 
   upsert(m: Member): void {
     this.remove(m.memberId)
@@ -72,6 +77,7 @@ export class Identity {
   }
 
   remove(memberId: string): void {
+    this.held.delete(memberId)
     const had = this.members.get(memberId)
     if (!had) return
     this.members.delete(memberId)
@@ -82,8 +88,13 @@ export class Identity {
   }
 
   member(memberId: string): MemberView | undefined {
+    if (this.held.size > 0 && this.held.has(memberId)) return undefined
     return this.members.get(memberId)?.view
   }
+
+  /** An erasure starts: the member is treated as unknown until `release` (erasure failed) or `remove`. */
+  hold(memberId: string): void { this.held.add(memberId) }
+  release(memberId: string): void { this.held.delete(memberId) }
 
   get size(): number { return this.members.size }
 
@@ -135,6 +146,7 @@ export class Identity {
 
   /** Pseudonymous key -> member id, for the decision step. */
   memberOfKey(key: string): string | undefined {
-    return this.keyToMember.get(key)
+    const id = this.keyToMember.get(key)
+    return id !== undefined && this.held.size > 0 && this.held.has(id) ? undefined : id
   }
 }

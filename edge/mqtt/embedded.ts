@@ -44,6 +44,9 @@ export class EmbeddedBroker implements MqttPort {
         cb(null)
       },
     })
+    // in-process subscriptions made before start() are in place before the first device connects
+    const b = this.broker
+    await Promise.all(this.subs.map((s) => new Promise<void>((resolve) => b.subscribe(s.topic, s.fn as never, resolve))))
     this.broker.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'))
     this.broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt connection error'))
     // no Nagle: alerts, offers' events and acks are small messages that must not wait for a delayed ACK (40 ms on Linux)
@@ -59,9 +62,8 @@ export class EmbeddedBroker implements MqttPort {
     this.boundPort = (server.address() as AddressInfo).port
   }
 
-  subscribe(filters: string[], handler: MessageHandler): Promise<() => Promise<void>> {
-    const broker = this.broker
-    if (!broker) return Promise.reject(new Error('broker not started'))
+  /** May be called before start(): the broker then takes the subscription before it accepts any client. */
+  async subscribe(filters: string[], handler: MessageHandler): Promise<() => Promise<void>> {
     const fn = (packet: { topic: string; payload: Buffer | string }, cb: () => void) => {
       try {
         handler(packet.topic, typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload)
@@ -69,14 +71,15 @@ export class EmbeddedBroker implements MqttPort {
         cb()
       }
     }
-    return Promise.all(filters.map((topic) => new Promise<void>((resolve) => {
-      this.subs.push({ topic, fn })
-      broker.subscribe(topic, fn as never, resolve)
-    }))).then(() => async () => {
-      const mine = this.subs.filter((s) => s.fn === fn)
+    const mine = filters.map((topic) => ({ topic, fn }))
+    this.subs.push(...mine)
+    const broker = this.broker
+    if (broker) await Promise.all(mine.map((s) => new Promise<void>((resolve) => broker.subscribe(s.topic, s.fn as never, resolve))))
+    return async () => {
       this.subs = this.subs.filter((s) => s.fn !== fn)
-      await Promise.all(mine.map((s) => new Promise<void>((resolve) => broker.unsubscribe(s.topic, s.fn as never, resolve))))
-    })
+      const b = this.broker
+      if (b) await Promise.all(mine.map((s) => new Promise<void>((resolve) => b.unsubscribe(s.topic, s.fn as never, resolve))))
+    }
   }
 
   publish(topic: string, payload: string | Buffer, opts: PublishOptions): Promise<void> {

@@ -20,6 +20,7 @@ export class ExternalBroker implements MqttPort {
   readonly mode = 'external' as const
   private client: MqttClient | null = null
   private handler: MessageHandler | null = null
+  private filters: string[] = []
 
   constructor(private readonly o: ExternalOptions) {}
 
@@ -47,11 +48,13 @@ export class ExternalBroker implements MqttPort {
       will: { topic: this.o.will.topic, payload: Buffer.from(this.o.will.payload), qos: this.o.will.qos, retain: this.o.will.retain },
     })
     this.client = client
+    // the handler is in place before the first CONNACK: a persistent session's queued messages arrive at once
     client.on('message', (topic, payload) => this.handler?.(topic, payload))
-    client.on('connect', () => {
+    client.on('connect', (ack) => {
       // no Nagle: small messages (alerts, events) go out at once instead of waiting for a delayed ACK
       ;(client.stream as { setNoDelay?: (v: boolean) => void } | undefined)?.setNoDelay?.(true)
-      this.o.log.info({ broker: this.displayUrl }, 'connected to MQTT broker')
+      this.o.log.info({ broker: this.displayUrl, sessionPresent: ack.sessionPresent }, 'connected to MQTT broker')
+      if (this.filters.length) client.subscribe(this.subscriptions(), (err) => { if (err) this.o.log.warn({ err: err.message }, 'MQTT subscribe failed') })
       const b = this.o.birth
       if (b) client.publish(b.topic, b.payload, { qos: b.qos, retain: b.retain })
     })
@@ -67,16 +70,20 @@ export class ExternalBroker implements MqttPort {
     })
   }
 
+  private subscriptions(): Record<string, { qos: 1 }> {
+    return Object.fromEntries(this.filters.map((f) => [f, { qos: 1 as const }]))
+  }
+
+  /** May be called before start(): the subscription is then made on every connect. */
   async subscribe(filters: string[], handler: MessageHandler): Promise<() => Promise<void>> {
     this.handler = handler
+    this.filters = filters
     const client = this.client
-    if (!client) throw new Error('broker client not started')
-    const subs = Object.fromEntries(filters.map((f) => [f, { qos: 1 as const }]))
-    if (client.connected) await client.subscribeAsync(subs)
-    else client.once('connect', () => { client.subscribe(subs) })
+    if (client?.connected) await client.subscribeAsync(this.subscriptions())
     return async () => {
       this.handler = null
-      if (client.connected) await client.unsubscribeAsync(filters)
+      this.filters = []
+      if (this.client?.connected) await this.client.unsubscribeAsync(filters)
     }
   }
 
