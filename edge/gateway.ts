@@ -13,6 +13,7 @@ import { EventBus } from './core/bus.js'
 import { systemClock, type Clock } from './core/clock.js'
 import { createLogger, type Logger } from './core/log.js'
 import { Metrics } from './core/metrics.js'
+import { lockDataDir } from './core/lock.js'
 import { loadOrCreateSecrets, type Secrets } from './core/secrets.js'
 import { AssistFeature } from './features/assist.js'
 import { DeadLettersFeature } from './features/dead-letters.js'
@@ -28,7 +29,7 @@ import { PresenceFeature } from './features/presence.js'
 import { RecommenderFeature } from './features/recommender.js'
 import { SyncFeature } from './features/sync.js'
 import { buildHttp } from './http/server.js'
-import { sha256Hex } from './http/auth.js'
+import { NO_TOKENS, sha256Hex } from './http/auth.js'
 import type { ReadyCheck } from './http/services.js'
 import { EmbeddedBroker } from './mqtt/embedded.js'
 import { ExternalBroker } from './mqtt/external.js'
@@ -68,6 +69,10 @@ export interface Gateway {
   memberToken(memberId: string, ttlSeconds?: number): Promise<string>
   /** run the periodic work now (time passes for presence, pseudonyms, call-for-service): simulations in virtual time call it */
   tick(): void
+  /** readiness checks, as /readyz reports them */
+  ready(): Record<string, ReadyCheck>
+  /** admin API tokens configured (0: nobody can use the admin API) */
+  readonly adminTokenCount: number
   /** wait until every queued write is committed */
   flush(): Promise<void>
   stop(): Promise<void>
@@ -80,19 +85,35 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const storeId = config.store.id
   const prefix = config.mqtt.topicPrefix ?? defaultPrefix(storeId)
   const ver = version()
-  const { secrets, created } = loadOrCreateSecrets(config.dataDir)
+  // one gateway per data folder: a second start refuses instead of opening the live database
+  const lock = lockDataDir(config.dataDir)
+  if (lock.tookOver) log.warn({ lock: lock.file }, `took over ${lock.tookOver}`)
+  let secrets: Secrets
+  let created: (keyof Secrets)[]
+  try {
+    ({ secrets, created } = loadOrCreateSecrets(config.dataDir))
+  } catch (err) {
+    lock.release()
+    throw err
+  }
   if (created.includes('memberJwtSecret') && !config.member.jwt.secret && config.member.jwt.alg === 'HS256') {
     log.warn('member.jwt.secret is not set: generated one in the data folder; member tokens issued by the CRM will not verify until the shared secret is configured')
   }
 
   const dbFile = join(config.dataDir, config.storage.file)
-  const stopping: (() => Promise<void> | void)[] = []
+  const stopping: (() => Promise<void> | void)[] = [() => lock.release()]
   let metrics: Metrics | null = null
-  const store = await Store.open(dbFile, {
-    now: clock.now(), flushMs: config.storage.flushMs, maxBatch: config.storage.maxBatch,
-    onError: (err) => log.error({ err }, 'storage write failed'),
-    onCommit: (st) => metrics?.writeBatches.observe(st.ms / 1000),
-  })
+  let store: Store
+  try {
+    store = await Store.open(dbFile, {
+      now: clock.now(), flushMs: config.storage.flushMs, maxBatch: config.storage.maxBatch,
+      onError: (err) => log.error({ err }, 'storage write failed'),
+      onCommit: (st) => metrics?.writeBatches.observe(st.ms / 1000),
+    })
+  } catch (err) {
+    lock.release()
+    throw new StartError(`cannot open the database ${dbFile}: ${(err as Error).message}`)
+  }
   stopping.push(() => store.close())
 
   try {
@@ -136,7 +157,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // ---- the broker: ingest takes messages before any device can send one
     await ingest.subscribe()
     if (!o.mqtt) {
-      await mqtt.start()
+      await mqtt.start().catch((err) => { throw listenError(err, 'MQTT broker', config.mqtt.embedded.host, config.mqtt.embedded.port, 'AISLE_MQTT_PORT') })
       stopping.push(() => mqtt.stop())
     }
     ctx.publish(statusTopic, JSON.parse(statusPayload(true)), 1, true)
@@ -158,10 +179,12 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const adminTokens = new Map(config.admin.tokens.map((t) => [t.sha256, { name: t.name, role: t.role }]))
     if (o.envAdminToken) adminTokens.set(sha256Hex(o.envAdminToken), { name: 'AISLE_ADMIN_TOKEN', role: 'admin' })
     if (o.demo) adminTokens.set(sha256Hex(secrets.demoAdminToken), { name: 'demo', role: 'admin' })
+    if (adminTokens.size === 0) log.warn(NO_TOKENS)
     const ready = (): Record<string, ReadyCheck> => {
       const q = store.queue.stats
       const checks: Record<string, ReadyCheck> = { database: { ok: q.lastError === null || q.failedUnits === 0, detail: q.lastError ?? `${dbFile} (WAL)` } }
       for (const f of features) Object.assign(checks, f.ready?.())
+      checks['admin'] = adminTokens.size === 0 ? { ok: true, detail: NO_TOKENS } : { ok: true, detail: `${adminTokens.size} admin API token(s)` }
       return checks
     }
     const http: FastifyInstance = await buildHttp({
@@ -171,7 +194,10 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         adminRoutes: features.flatMap((f) => (f.adminRoutes ? [f.adminRoutes] : [])),
       },
     })
-    await http.listen({ host: config.http.host, port: config.http.port })
+    await http.listen({ host: config.http.host, port: config.http.port }).catch(async (err) => {
+      await http.close().catch(() => {})
+      throw listenError(err, 'HTTP', config.http.host, config.http.port, 'AISLE_HTTP_PORT')
+    })
     stopping.push(() => http.close())
     stopping.push(() => d.hub.closeAll()) // member apps are told first (1001), then HTTP closes
     const d = delivery
@@ -190,6 +216,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       memberToken: (memberId, ttl) => d.memberToken(memberId, ttl),
       flush: () => store.queue.flush(),
       tick: tickOnce,
+      ready,
+      adminTokenCount: adminTokens.size,
       stop: async () => {
         if (stopped) return
         stopped = true
@@ -200,6 +228,19 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     await runStops(stopping, log)
     throw err
   }
+}
+
+/** A start-up failure with a message for people (one line, what to do). */
+export class StartError extends Error {
+  constructor(message: string) { super(message); this.name = 'StartError' }
+}
+
+function listenError(err: unknown, what: string, host: string, port: number, env: string): Error {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'EADDRINUSE') return new StartError(`${what} port ${port} on ${host} is already in use (another gateway, or a Mosquitto?): stop it or choose another port with ${env}`)
+  if (code === 'EACCES') return new StartError(`${what} port ${port} on ${host} needs privileges: choose a port above 1023 with ${env}`)
+  if (code === 'EADDRNOTAVAIL') return new StartError(`${what} address ${host} is not an address of this machine`)
+  return err instanceof Error ? err : new Error(String(err))
 }
 
 async function stopQuietly(f: Feature, log: Logger): Promise<void> {

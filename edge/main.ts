@@ -8,7 +8,7 @@
 import { join } from 'node:path'
 import { ConfigError, loadConfig, packageRoot } from './config/load.js'
 import { createLogger } from './core/log.js'
-import { startGateway } from './gateway.js'
+import { startGateway, type Gateway } from './gateway.js'
 import { sha256Hex } from './http/auth.js'
 import { runSimulator, type RunningSimulator } from '../devices/simulator/runner.js'
 
@@ -58,7 +58,15 @@ async function main(argv: string[]): Promise<number> {
   }
   const { config, envAdminToken } = loaded
   const log = createLogger({ level: config.log.level })
-  const gw = await startGateway({ config, envAdminToken, log, demo })
+  let gw: Gateway
+  try {
+    gw = await startGateway({ config, envAdminToken, log, demo })
+  } catch (err) {
+    // one clear line, and out at once: nothing keeps running half-started
+    console.error(`aisle-edge did not start: ${(err as Error)?.message ?? err}`)
+    if (process.env['AISLE_DEBUG']) console.error(err)
+    process.exit(1)
+  }
 
   let sim: RunningSimulator | null = null
   if (config.simulator.enabled) {
@@ -92,6 +100,8 @@ async function main(argv: string[]): Promise<number> {
   if (gw.demoAdminToken) lines.push(`  admin token:  ${gw.demoAdminToken}   (curl -H "Authorization: Bearer <token>" ${gw.httpUrl}/v1/admin/presence)`)
   if (sim) lines.push(`  simulator:    ${config.simulator.shoppers} shoppers walking the store; the first member reaches the dairy fridge in about 30 s`)
   if (sim?.crew) lines.push(`                ${config.simulator.clerks} clerks with call bands; customers press call buttons (about ${config.simulator.callsPerHour} an hour, the first after 45 s)`)
+  if (gw.adminTokenCount === 0) lines.push('  admin API:    no admin token configured: set AISLE_ADMIN_TOKEN=<a long random token> and restart (or admin.tokens, see `aisle-edge hash-token`)')
+  for (const [name, c] of Object.entries(gw.ready())) if (!c.ok) lines.push(`  not ready:    ${name}: ${c.detail}`)
   lines.push('  Ctrl-C stops it.', '')
   process.stdout.write(`${lines.join('\n')}\n`)
 
@@ -116,7 +126,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code
 }, (err) => {
-  console.error(`aisle-edge failed to start: ${(err as Error)?.message ?? err}`)
+  console.error(`aisle-edge failed: ${(err as Error)?.message ?? err}`)
   if (process.env['AISLE_DEBUG']) console.error(err)
-  process.exitCode = 1
+  process.exit(1)
 })

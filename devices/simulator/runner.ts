@@ -26,6 +26,9 @@ export interface RunnerOptions {
   clerks?: number
   /** customers pressing the layout's call buttons */
   callsPerHour?: number
+  /** MQTT credentials of the simulated devices */
+  username?: string
+  password?: string
 }
 
 export interface RunningSimulator {
@@ -36,7 +39,10 @@ export interface RunningSimulator {
 }
 
 export async function runSimulator(o: RunnerOptions): Promise<RunningSimulator> {
-  const client = await mqtt.connectAsync(o.mqttUrl, { clientId: `aisle-sim-${process.pid}-${Date.now().toString(36)}`, reconnectPeriod: 1000, clean: true })
+  // the simulated devices behave like real ones: they connect when the broker is there and retry meanwhile,
+  // and publish nothing while offline (no backlog piles up in memory)
+  const client = mqtt.connect(o.mqttUrl, { clientId: `aisle-sim-${process.pid}-${Date.now().toString(36)}`, reconnectPeriod: 2000, clean: true, queueQoSZero: false, ...(o.username ? { username: o.username, password: o.password } : {}) })
+  client.on('error', () => {})
   const scanners = o.layout.anchors.filter((a) => a.kind === 'scanner').map((a) => a.id)
   const start = Date.now()
   const crew = (o.clerks ?? 0) > 0
@@ -48,7 +54,7 @@ export async function runSimulator(o: RunnerOptions): Promise<RunningSimulator> 
       if (!m) return
       try { crew.alert(m[1]!, JSON.parse(payload.toString()) as { alertId: string; kind: string; zone: string }) } catch { /* not an alert */ }
     })
-    await client.subscribeAsync(`${o.prefix}/band/+/alert`, { qos: 1 })
+    client.on('connect', () => client.subscribe(`${o.prefix}/band/+/alert`, { qos: 1 }))
   }
   const buttons = o.layout.anchors.filter((a) => a.kind === 'button').map((a) => a.id)
   const callRng = new Rng(o.seed + 11)
@@ -87,6 +93,7 @@ export async function runSimulator(o: RunnerOptions): Promise<RunningSimulator> 
       o.onLog?.(`a customer pressed call button ${button}`)
       callAt = nextCall(now)
     }
+    if (!client.connected) return
     for (const msg of msgs) client.publish(msg.topic, JSON.stringify(msg.payload), { qos: msg.qos })
   }, o.tickMs ?? 250)
   return {
@@ -94,7 +101,7 @@ export async function runSimulator(o: RunnerOptions): Promise<RunningSimulator> 
     async stop() {
       clearInterval(timer)
       for (const a of apps) a.stop()
-      await client.endAsync()
+      await client.endAsync(true)
     },
   }
 }

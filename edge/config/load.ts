@@ -140,6 +140,9 @@ export interface LoadedConfig {
 }
 
 const validator = Compile(ConfigSchema)
+/** one validator per top-level section, so cross-references are checked where a section is well typed */
+const sectionValidators: Record<string, { Check(v: unknown): boolean }> = Object.fromEntries(
+  Object.entries((ConfigSchema as unknown as { properties: Record<string, Parameters<typeof Compile>[0]> }).properties).map(([k, v]) => [k, Compile(v)]))
 
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env
@@ -173,22 +176,26 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     envSourced.set(key, o.env)
     if (!sources.includes('environment')) sources.push('environment')
   }
-  if (issues.length) throw new ConfigError(issues, sources)
-
-  if (!validator.Check(merged)) {
-    throw new ConfigError(schemaIssues(merged, envSourced, fileLabel), sources)
+  // every problem in one pass: type errors, then the cross-references of every section that is well typed
+  const typed = validator.Check(merged)
+  if (!typed) issues.push(...schemaIssues(merged, envSourced, fileLabel))
+  const reported = new Set(issues.map((i) => i.key))
+  for (const i of semanticIssues(merged as Config, typed ? undefined : (section) => sectionValidators[section]?.Check((merged as Record<string, unknown>)[section]) ?? false)) {
+    if (!reported.has(i.key)) issues.push({ ...i, source: envSourced.get(i.key) ?? fileLabel })
   }
   const config = merged as Config
-  const semantic = semanticIssues(config).map((i) => ({ ...i, source: envSourced.get(i.key) ?? fileLabel }))
-  if (semantic.length) throw new ConfigError(semantic, sources)
+  const cal0 = typed || sectionValidators['presence']?.Check((merged as Record<string, unknown>)['presence']) ? config.presence.calibrationFile : undefined
+  if (cal0 !== undefined) {
+    const base = fileLabel !== 'defaults' ? dirname(fileLabel) : opts.cwd ?? process.cwd()
+    const abs = isAbsolute(cal0) ? cal0 : resolve(base, cal0)
+    if (!existsSync(abs)) issues.push({ key: 'presence.calibrationFile', value: cal0, expected: `an existing file (${abs})`, source: envSourced.get('presence.calibrationFile') ?? fileLabel })
+  }
+  if (issues.length) throw new ConfigError(issues, sources)
   const dataDir = isAbsolute(config.dataDir) ? config.dataDir : resolve(opts.cwd ?? process.cwd(), config.dataDir)
   const cal = config.presence.calibrationFile
   if (cal !== undefined && !isAbsolute(cal)) {
     const base = fileLabel !== 'defaults' ? dirname(fileLabel) : opts.cwd ?? process.cwd()
     config.presence.calibrationFile = resolve(base, cal)
-  }
-  if (config.presence.calibrationFile !== undefined && !existsSync(config.presence.calibrationFile)) {
-    throw new ConfigError([{ key: 'presence.calibrationFile', value: cal, expected: `an existing file (${config.presence.calibrationFile})`, source: fileLabel }], sources)
   }
   return { config: { ...config, dataDir }, sources, envAdminToken: env['AISLE_ADMIN_TOKEN'] || undefined }
 }
@@ -236,29 +243,42 @@ function schemaIssues(value: unknown, envSourced: Map<string, string>, fileLabel
   return [...byPath.values()]
 }
 
-/** Cross-references the schema cannot express (shared with the admin API's checks). */
-export function semanticIssues(c: Config): Omit<ConfigIssue, 'source'>[] {
-  const out: Omit<ConfigIssue, 'source'>[] = layoutProblems(c.layout).map((p) => ({ key: `layout.${p.path}`, value: p.value, expected: p.expected }))
-  const zoneIds = new Set(c.layout.zones.map((z) => z.id))
-  const memberIds = new Set<string>()
-  c.members.forEach((m, i) => {
-    if (memberIds.has(m.memberId)) out.push({ key: `members[${i}].memberId`, value: m.memberId, expected: 'a member id used once' })
-    memberIds.add(m.memberId)
-  })
-  const campaignIds = new Set<string>()
-  c.campaigns.forEach((cp, i) => {
-    if (campaignIds.has(cp.id)) out.push({ key: `campaigns[${i}].id`, value: cp.id, expected: 'a campaign id used once' })
-    campaignIds.add(cp.id)
-    for (const p of campaignProblems(cp, zoneIds)) out.push({ key: `campaigns[${i}].${p.path}`, value: p.value, expected: p.expected })
-  })
-  c.assist.zones.forEach((z, i) => {
-    if (!zoneIds.has(z.zone)) out.push({ key: `assist.zones[${i}].zone`, value: z.zone, expected: `a zone of the layout (${[...zoneIds].slice(0, 8).join(', ') || 'none'})` })
-  })
-  if (c.member.jwt.alg === 'ES256' && !c.member.jwt.publicKey) out.push({ key: 'member.jwt.publicKey', value: undefined, expected: 'an SPKI PEM public key (alg is ES256)' })
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: c.store.timezone })
-  } catch {
-    out.push({ key: 'store.timezone', value: c.store.timezone, expected: 'an IANA time zone such as Europe/Berlin' })
+/**
+ * Cross-references the schema cannot express (shared with the admin API's checks). With `ok`, only the
+ * sections it calls well typed are checked (a config with type errors still gets every other problem named).
+ */
+export function semanticIssues(c: Config, ok: (section: keyof Config) => boolean = () => true): Omit<ConfigIssue, 'source'>[] {
+  const out: Omit<ConfigIssue, 'source'>[] = []
+  const layoutOk = ok('layout')
+  if (layoutOk) out.push(...layoutProblems(c.layout).map((p) => ({ key: `layout.${p.path}`, value: p.value, expected: p.expected })))
+  const zoneIds = layoutOk ? new Set(c.layout.zones.map((z) => z.id)) : null
+  if (ok('members')) {
+    const memberIds = new Set<string>()
+    c.members.forEach((m, i) => {
+      if (memberIds.has(m.memberId)) out.push({ key: `members[${i}].memberId`, value: m.memberId, expected: 'a member id used once' })
+      memberIds.add(m.memberId)
+    })
+  }
+  if (ok('campaigns')) {
+    const campaignIds = new Set<string>()
+    c.campaigns.forEach((cp, i) => {
+      if (campaignIds.has(cp.id)) out.push({ key: `campaigns[${i}].id`, value: cp.id, expected: 'a campaign id used once' })
+      campaignIds.add(cp.id)
+      if (zoneIds) for (const p of campaignProblems(cp, zoneIds)) out.push({ key: `campaigns[${i}].${p.path}`, value: p.value, expected: p.expected })
+    })
+  }
+  if (ok('assist') && zoneIds) {
+    c.assist.zones.forEach((z, i) => {
+      if (!zoneIds.has(z.zone)) out.push({ key: `assist.zones[${i}].zone`, value: z.zone, expected: `a zone of the layout (${[...zoneIds].slice(0, 8).join(', ') || 'none'})` })
+    })
+  }
+  if (ok('member') && c.member.jwt.alg === 'ES256' && !c.member.jwt.publicKey) out.push({ key: 'member.jwt.publicKey', value: undefined, expected: 'an SPKI PEM public key (alg is ES256)' })
+  if (ok('store')) {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: c.store.timezone })
+    } catch {
+      out.push({ key: 'store.timezone', value: c.store.timezone, expected: 'an IANA time zone such as Europe/Berlin' })
+    }
   }
   return out
 }

@@ -32,7 +32,8 @@ export class IngestFeature implements Feature {
   }
 
   ready(): Record<string, ReadyCheck> {
-    return { broker: { ok: this.mqtt.isConnected(), detail: `${this.mqtt.mode} ${this.mqtt.displayUrl}` } }
+    const ok = this.mqtt.isConnected()
+    return { broker: { ok, detail: `${this.mqtt.mode} ${this.mqtt.displayUrl}${ok ? '' : ' not connected: the gateway runs offline, retrying'}` } }
   }
 
   async stop(): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { layoutProblems, type Layout } from '../contract/index.js'
 import { layoutRoutes } from '../http/admin/layout.js'
-import type { ProblemList } from '../http/services.js'
+import type { ProblemList, ReadyCheck } from '../http/services.js'
 import { layoutOps } from '../storage/repos.js'
 import type { Feature, GatewayContext } from './feature.js'
 
@@ -28,6 +28,14 @@ export class LayoutFeature implements Feature {
   hasZone(zone: string): boolean { return this.zones.has(zone) }
   /** an anchor of the layout (scanner, beacon, button) */
   isPlaced(id: string): boolean { return this.placed.has(id) }
+
+  ready(): Record<string, ReadyCheck> {
+    const l = this.current
+    if (l.zones.length === 0) return { layout: { ok: false, detail: 'no zones in the layout yet: send one with PUT /v1/admin/layout (role admin), or add layout.zones and layout.anchors to the config file' } }
+    const anchors = l.anchors.filter((a) => a.kind !== 'button').length
+    if (anchors === 0) return { layout: { ok: true, detail: `${l.zones.length} zones but no scanners or beacons placed: nothing is located until anchors are added to the layout` } }
+    return { layout: { ok: true, detail: `${l.zones.length} zones, ${anchors} scanners and beacons` } }
+  }
 
   /** a check a new layout must pass (problems are reported to the caller, nothing is applied) */
   addCheck(check: (l: Layout, zones: ReadonlySet<string>) => ProblemList): void { this.checks.push(check) }

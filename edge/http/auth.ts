@@ -20,10 +20,16 @@ export function bearer(req: FastifyRequest): string | undefined {
   return m?.[1]
 }
 
+export const NO_TOKENS = 'no admin token is configured on this gateway: set AISLE_ADMIN_TOKEN=<a long random token> (or list SHA-256 hashes in admin.tokens, from `aisle-edge hash-token <token>`) and restart'
+
 /** preHandler that admits callers holding at least `role`. */
 export function requireRole(tokens: Map<string, Caller>, role: Role) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const token = bearer(req)
+    if (tokens.size === 0) {
+      await reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: NO_TOKENS })
+      return
+    }
     if (!token) {
       await reply.code(401).header('www-authenticate', 'Bearer').send({ statusCode: 401, error: 'Unauthorized', message: 'missing bearer token' })
       return

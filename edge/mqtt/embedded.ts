@@ -52,13 +52,21 @@ export class EmbeddedBroker implements MqttPort {
     // no Nagle: alerts, offers' events and acks are small messages that must not wait for a delayed ACK (40 ms on Linux)
     const server = createServer({ noDelay: true }, this.broker.handle)
     this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.o.port, this.o.host, () => {
-        server.off('error', reject)
-        resolve()
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(this.o.port, this.o.host, () => {
+          server.off('error', reject)
+          resolve()
+        })
       })
-    })
+    } catch (err) {
+      // nothing half-started stays behind
+      await new Promise<void>((resolve) => b.close(() => resolve()))
+      this.broker = null
+      this.server = null
+      throw err
+    }
     this.boundPort = (server.address() as AddressInfo).port
   }
 

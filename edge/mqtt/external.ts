@@ -16,11 +16,16 @@ export interface ExternalOptions {
   connectWaitMs?: number
 }
 
+const MIN_RETRY_MS = 1000
+const MAX_RETRY_MS = 30_000
+const REMIND_MS = 5 * 60_000
+
 export class ExternalBroker implements MqttPort {
   readonly mode = 'external' as const
   private client: MqttClient | null = null
   private handler: MessageHandler | null = null
   private filters: string[] = []
+  private lastError: string | null = null
 
   constructor(private readonly o: ExternalOptions) {}
 
@@ -40,7 +45,7 @@ export class ExternalBroker implements MqttPort {
       clientId: this.o.clientId,
       clean: false,
       keepalive: 30,
-      reconnectPeriod: 2000,
+      reconnectPeriod: MIN_RETRY_MS,
       connectTimeout: 10_000,
       protocolVersion: 4,
       username: this.o.username,
@@ -48,22 +53,43 @@ export class ExternalBroker implements MqttPort {
       will: { topic: this.o.will.topic, payload: Buffer.from(this.o.will.payload), qos: this.o.will.qos, retain: this.o.will.retain },
     })
     this.client = client
+    const log = this.o.log
+    // one line when the broker goes away, one when it is back, a reminder every few minutes; retries back off
+    let down: { since: number; lastNote: number; error: string | null } | null = null
+    const noteDown = () => {
+      const now = Date.now()
+      if (!down) {
+        down = { since: now, lastNote: now, error: this.lastError }
+        log.warn({ broker: this.displayUrl, error: this.lastError ?? undefined }, 'MQTT broker unreachable: the gateway keeps running offline and retries (every 1 s, backing off to 30 s)')
+      } else if (now - down.lastNote >= REMIND_MS) {
+        down.lastNote = now
+        log.warn({ broker: this.displayUrl, error: this.lastError ?? undefined, minutes: Math.round((now - down.since) / 60_000) }, 'MQTT broker still unreachable; retrying')
+      }
+      client.options.reconnectPeriod = Math.min(MAX_RETRY_MS, (client.options.reconnectPeriod ?? MIN_RETRY_MS) * 2)
+    }
     // the handler is in place before the first CONNACK: a persistent session's queued messages arrive at once
     client.on('message', (topic, payload) => this.handler?.(topic, payload))
     client.on('connect', (ack) => {
       // no Nagle: small messages (alerts, events) go out at once instead of waiting for a delayed ACK
       ;(client.stream as { setNoDelay?: (v: boolean) => void } | undefined)?.setNoDelay?.(true)
-      this.o.log.info({ broker: this.displayUrl, sessionPresent: ack.sessionPresent }, 'connected to MQTT broker')
-      if (this.filters.length) client.subscribe(this.subscriptions(), (err) => { if (err) this.o.log.warn({ err: err.message }, 'MQTT subscribe failed') })
+      client.options.reconnectPeriod = MIN_RETRY_MS
+      if (down) log.info({ broker: this.displayUrl, offlineSeconds: Math.round((Date.now() - down.since) / 1000) }, 'MQTT broker reachable again')
+      else log.info({ broker: this.displayUrl, sessionPresent: ack.sessionPresent }, 'connected to MQTT broker')
+      down = null
+      this.lastError = null
+      if (this.filters.length) client.subscribe(this.subscriptions(), (err) => { if (err) log.warn({ err: err.message }, 'MQTT subscribe failed') })
       const b = this.o.birth
       if (b) client.publish(b.topic, b.payload, { qos: b.qos, retain: b.retain })
     })
-    client.on('reconnect', () => this.o.log.debug('reconnecting to MQTT broker'))
-    client.on('offline', () => this.o.log.warn({ broker: this.displayUrl }, 'MQTT broker unreachable; retrying'))
-    client.on('error', (err) => this.o.log.warn({ err: err.message }, 'MQTT client error'))
+    client.on('reconnect', () => log.debug({ broker: this.displayUrl }, 'reconnecting to MQTT broker'))
+    client.on('offline', noteDown)
+    client.on('error', (err) => {
+      this.lastError = (err as NodeJS.ErrnoException).code ?? err.message
+      log.debug({ err: err.message }, 'MQTT client error')
+    })
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        this.o.log.warn({ broker: this.displayUrl }, 'MQTT broker not reachable yet; starting offline and retrying')
+        noteDown()
         resolve()
       }, this.o.connectWaitMs ?? 5000)
       client.once('connect', () => { clearTimeout(timer); resolve() })

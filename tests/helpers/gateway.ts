@@ -62,14 +62,14 @@ export interface TestGateway {
   close(): Promise<void>
 }
 
-export async function startTestGateway(opts: { overlay?: Record<string, unknown>; clock?: Clock; mqttUrl?: string; dataDir?: string; env?: Record<string, string> } = {}): Promise<TestGateway> {
+export async function startTestGateway(opts: { overlay?: Record<string, unknown>; clock?: Clock; mqttUrl?: string; dataDir?: string; env?: Record<string, string>; clientId?: string } = {}): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'aisle-test-'))
   const httpPort = await freePort()
   const mqttPort = await freePort()
   const overlay = deepMerge(testStore(opts.overlay ?? {}), {
     dataDir,
     http: { host: '127.0.0.1', port: httpPort },
-    mqtt: { url: opts.mqttUrl ?? null, embedded: { host: '127.0.0.1', port: mqttPort }, clientId: `aisle-test-${process.pid}-${httpPort}` },
+    mqtt: { url: opts.mqttUrl ?? null, embedded: { host: '127.0.0.1', port: mqttPort }, clientId: opts.clientId ?? `aisle-test-${process.pid}-${httpPort}` },
   }) as Record<string, unknown>
   const { config, envAdminToken } = loadConfig({ env: { AISLE_ADMIN_TOKEN: TEST_ADMIN, ...(opts.env ?? {}) }, overlay })
   const logs: string[] = []

@@ -98,3 +98,16 @@ t.test('command line: check-config and a refused start', { skip: hasDist() ? fal
   const hash = spawnSync(process.execPath, [distMain(), 'hash-token', 'secret'], { encoding: 'utf8' })
   t.equal(hash.stdout.trim(), '2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b')
 })
+
+t.test('every problem in one pass: type errors do not hide layout, time zone or environment problems', async (t) => {
+  const f = write('mixed.json', {
+    http: { port: 'eighty' },
+    store: { id: 's1', timezone: 'Mars/Olympus' },
+    layout: { zones: [{ id: 'dairy' }], anchors: [{ id: 'scn-1', kind: 'scanner', zone: 'bakery' }] },
+    campaigns: [{ id: 'c1', title: 't', trigger: { kind: 'dwell', zone: 'nowhere', seconds: 10 }, offer: { discount: { kind: 'percent', value: 10 } }, validMinutes: 30 }],
+  })
+  const e = issuesOf(() => loadConfig({ file: f, env: { AISLE_MQTT_PORT: 'abc' } }))
+  const keys = e.issues.map((i) => i.key).sort()
+  t.same(keys, ['campaigns[0].trigger.zone', 'http.port', 'layout.anchors[0].zone', 'mqtt.embedded.port', 'store.timezone'], e.message)
+  t.match(e.message, /AISLE_MQTT_PORT/)
+})
