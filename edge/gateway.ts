@@ -27,6 +27,7 @@ import { memberHash } from './identity/identity.js'
 import { OffersFeature } from './features/offers.js'
 import { PresenceFeature } from './features/presence.js'
 import { RecommenderFeature } from './features/recommender.js'
+import { StorageFeature } from './features/storage.js'
 import { SyncFeature } from './features/sync.js'
 import { buildHttp } from './http/server.js'
 import { NO_TOKENS, sha256Hex } from './http/auth.js'
@@ -59,6 +60,8 @@ export interface Gateway {
   readonly mqttPort: number | null
   readonly prefix: string
   readonly dbFile: string
+  /** the gateway's storage (tools and tests) */
+  readonly store: Store
   readonly secrets: Secrets
   readonly log: Logger
   /** the internal event bus, for instrumentation and extensions (listeners run after the gateway's own) */
@@ -140,6 +143,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     // ---- what the gateway is made of, in dependency order
     const seeded = await seedFromConfig(store, config, (id) => memberHash(Buffer.from(secrets.pepper, 'hex'), id), clock.now())
     if (seeded.applied.skippedErased) log.info({ count: seeded.applied.skippedErased }, 'members in config were erased earlier and are not re-created')
+    const storage = new StorageFeature(ctx)
     const layout = new LayoutFeature(ctx, seeded.layout)
     const members = new MembersFeature(ctx, seeded.members)
     const devices = await DevicesFeature.create(ctx, layout)
@@ -151,7 +155,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const assist = await AssistFeature.create(ctx, { layout, members, presence, delivery })
     const sync = new SyncFeature(ctx)
     const ingest = new IngestFeature(ctx, mqtt, { devices, layout })
-    features.push(layout, members, devices, deadLetters, recommender, delivery, presence, offers, assist, sync, ingest)
+    features.push(storage, layout, members, devices, deadLetters, recommender, delivery, presence, offers, assist, sync, ingest)
     stopping.push(async () => { for (const f of [...features].reverse()) await stopQuietly(f, log) })
 
     // ---- the broker: ingest takes messages before any device can send one
@@ -181,8 +185,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if (o.demo) adminTokens.set(sha256Hex(secrets.demoAdminToken), { name: 'demo', role: 'admin' })
     if (adminTokens.size === 0) log.warn(NO_TOKENS)
     const ready = (): Record<string, ReadyCheck> => {
-      const q = store.queue.stats
-      const checks: Record<string, ReadyCheck> = { database: { ok: q.lastError === null || q.failedUnits === 0, detail: q.lastError ?? `${dbFile} (WAL)` } }
+      const checks: Record<string, ReadyCheck> = {}
       for (const f of features) Object.assign(checks, f.ready?.())
       checks['admin'] = adminTokens.size === 0 ? { ok: true, detail: NO_TOKENS } : { ok: true, detail: `${adminTokens.size} admin API token(s)` }
       return checks
@@ -209,7 +212,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
 
     let stopped = false
     return {
-      config, httpUrl, httpPort, prefix, dbFile, secrets, log, bus,
+      config, httpUrl, httpPort, prefix, dbFile, secrets, log, bus, store,
       mqttUrl: mqtt.displayUrl,
       mqttPort: mqtt instanceof EmbeddedBroker ? mqtt.port : null,
       demoAdminToken: o.demo ? secrets.demoAdminToken : null,

@@ -148,7 +148,7 @@ export class OfferDecider {
     try {
       await this.d.store.write(ops)
     } catch (err) {
-      if (offer) this.d.engine.release(offer)
+      this.d.engine.release(decision, memberId)
       this.d.log.error({ err, campaign: offer?.campaignId }, 'decision not stored; no offer issued')
       return
     }

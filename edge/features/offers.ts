@@ -19,7 +19,7 @@ import { campaignFigures } from './figures.js'
 import type { LayoutFeature } from './layout.js'
 import type { MembersFeature } from './members.js'
 import type { RecommenderFeature } from './recommender.js'
-import { Redemptions, stockOps } from './redemption.js'
+import { Redemptions, stockSetOps } from './redemption.js'
 
 export interface OffersDeps { layout: LayoutFeature; members: MembersFeature; recommender: RecommenderFeature }
 
@@ -65,7 +65,7 @@ export class OffersFeature implements Feature {
       figures: (id) => campaignFigures(store, id),
       stock: {
         list: () => this.stock.list().map((x) => ({ sku: x.sku, level: x.level, price: x.price, updatedAt: new Date(x.updatedAt).toISOString() })),
-        set: async (items) => { await store.writeNow(stockOps(this.stock.set(items, clock.now()))) },
+        set: async (items) => { const now = clock.now(); await store.writeNow(stockSetOps(items, now)); this.stock.set(items, now) },
       },
     })
 
@@ -83,10 +83,10 @@ export class OffersFeature implements Feature {
       else if (e.state === 'enter') this.decide(e.subject, { kind: 'enter', zone: e.zone })
     })
     bus.on('receipt', ({ lane, msg, ts }) => {
-      this.redemptions.receipt(lane, msg, ts).catch((err) => log.error({ err, receipt: msg.receiptId }, 'receipt not stored'))
+      this.redemptions.receipt(lane, msg, ts).catch((err) => log.error({ err: (err as Error).message, receipt: msg.receiptId }, 'receipt not stored: nothing of it was applied; a resend of it will be processed'))
     })
     bus.on('stock', ({ items, ts }) => {
-      store.write(stockOps(this.stock.set(items, ts))).catch((err) => log.error({ err }, 'stock not stored'))
+      store.write(stockSetOps(items, ts)).then(() => this.stock.set(items, ts), (err) => log.error({ err }, 'stock not stored'))
     })
     bus.on('scan', ({ scanner, msg, ts }) => {
       if (msg.kind === 'coupon') {

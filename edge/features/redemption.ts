@@ -14,7 +14,7 @@ import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/log.js'
 import type { CouponCodec } from '../offers/coupon.js'
 import type { MemberStats } from '../offers/member-stats.js'
-import type { StockBook, StockLevel } from '../offers/stock.js'
+import type { StockBook } from '../offers/stock.js'
 import { outboxOp, type Store } from '../storage/store.js'
 import type { WriteOp } from '../storage/writer.js'
 
@@ -39,16 +39,26 @@ export interface RedemptionDeps {
   onMemberReceipt: (memberId: string, skus: string[]) => void
 }
 
-export const stockOps = (rows: StockLevel[]): WriteOp[] => rows.map((r) => ({
+/** A stock feed's absolute levels (prices stay as learnt). */
+export const stockSetOps = (levels: readonly { sku: string; level: number }[], now: number): WriteOp[] => levels.map((r) => ({
   op: 'sql' as const,
-  sql: 'INSERT INTO stock (sku, level, price, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (sku) DO UPDATE SET level = excluded.level, price = excluded.price, updated_at = excluded.updated_at',
-  params: [r.sku, r.level, r.price, r.updatedAt],
+  sql: 'INSERT INTO stock (sku, level, price, updated_at) VALUES (?, ?, NULL, ?) ON CONFLICT (sku) DO UPDATE SET level = excluded.level, updated_at = excluded.updated_at',
+  params: [r.sku, r.level, now],
+}))
+
+/** A receipt lowers stored levels by what it sold (relative, so concurrent receipts add up) and teaches prices. */
+export const stockSoldOps = (items: readonly { sku: string; qty: number; price: number }[], now: number): WriteOp[] => items.map((it) => ({
+  op: 'sql' as const,
+  sql: `INSERT INTO stock (sku, level, price, updated_at) VALUES (?, NULL, ?, ?) ON CONFLICT (sku) DO UPDATE SET
+          level = CASE WHEN stock.level IS NULL THEN NULL ELSE stock.level - ? END, price = COALESCE(excluded.price, stock.price), updated_at = excluded.updated_at`,
+  params: [it.sku, it.price > 0 ? it.price : null, now, it.qty],
 }))
 
 export class Redemptions {
   /** code -> offer, for every offer of the last weeks (codes are looked up on every receipt) */
   private readonly byCode = new Map<string, OfferRef>()
-  private readonly seenReceipts = new Set<string>()
+  /** receipts being written now (a POS resending one meanwhile is a duplicate); stored ones are found in SQLite */
+  private readonly pendingReceipts = new Set<string>()
   /** member -> open exposures */
   private readonly exposures = new Map<string, Exposure[]>()
 
@@ -60,7 +70,6 @@ export class Redemptions {
       this.byCode.set(r.code, { offerId: r.offer_id, campaignId: r.campaign_id, memberId: r.member_id, triggerKind: r.trigger_kind, skus: JSON.parse(r.skus) as string[], redeemed: r.status === 'redeemed' })
     }
     for (const r of await this.d.store.all<{ receipt_id: string; member_id: string | null; ts: number; total: number }>('SELECT receipt_id, member_id, ts, total FROM receipts WHERE ts >= ?', [this.d.clock.now() - 90 * 86_400_000])) {
-      this.seenReceipts.add(r.receipt_id)
       if (r.member_id) this.d.stats.add(r.member_id, r.ts, r.total)
     }
     for (const e of await this.d.store.all<{ id: number; member_id: string; campaign_id: string; offer_id: string | null; holdout: number; until: number }>('SELECT id, member_id, campaign_id, offer_id, holdout, until FROM exposures WHERE converted_at IS NULL AND until >= ?', [this.d.clock.now()])) {
@@ -86,80 +95,126 @@ export class Redemptions {
     for (const [code, o] of this.byCode) if (o.memberId === memberId) this.byCode.delete(code)
   }
 
+  /**
+   * A receipt. Everything it changes in memory (coupons redeemed, exposures converted, stock, RFM) changes only
+   * once its transaction has committed; a coupon it redeems is reserved meanwhile, so no other receipt or scan
+   * can take it, and released if the write fails (disk full): the POS's resend then redeems it properly.
+   */
   async receipt(lane: string, m: ReceiptMessage, ts: number): Promise<{ duplicate: boolean; coupons: RedeemOutcome[] }> {
-    if (this.seenReceipts.has(m.receiptId)) return { duplicate: true, coupons: [] }
-    this.seenReceipts.add(m.receiptId)
-    const now = this.d.clock.now()
-    const skus = m.items.filter((i) => i.qty > 0).map((i) => i.sku)
-    const ops: WriteOp[] = [
-      { op: 'insert', table: 'receipts', conflict: 'OR IGNORE', columns: ['receipt_id', 'lane', 'member_id', 'ts', 'total', 'items', 'coupons'], row: [m.receiptId, lane, m.memberId ?? null, ts, m.total, JSON.stringify(m.items), JSON.stringify(m.coupons ?? [])] },
-      outboxOp({
-        stream: 'crm', messageId: `receipt:${this.d.storeId}:${m.receiptId}`, event: 'Receipt Recorded', ts,
-        ...(m.memberId ? { userId: m.memberId } : { anonymousId: `${this.d.storeId}:${lane}` }),
-        properties: { receiptId: m.receiptId, storeId: this.d.storeId, lane, total: m.total, items: m.items.length, coupons: (m.coupons ?? []).length },
-      }),
-      ...stockOps(this.d.stock.sold(m.items, now)),
-    ]
-    if (m.memberId) this.d.stats.add(m.memberId, ts, m.total)
-    const outcomes: RedeemOutcome[] = []
-    for (const code of m.coupons ?? []) outcomes.push(this.redeem(code, ops, { source: `receipt:${lane}`, receiptId: m.receiptId, memberId: m.memberId, skus, ts }))
-    if (m.memberId) this.convert(m.memberId, skus, ts, ops)
-    await this.d.store.write(ops)
-    if (m.memberId) this.d.onMemberReceipt(m.memberId, skus)
-    return { duplicate: false, coupons: outcomes }
+    if (this.pendingReceipts.has(m.receiptId)) return { duplicate: true, coupons: [] }
+    this.pendingReceipts.add(m.receiptId)
+    try {
+      if (await this.d.store.get('SELECT 1 AS x FROM receipts WHERE receipt_id = ?', [m.receiptId])) return { duplicate: true, coupons: [] }
+      const now = this.d.clock.now()
+      const skus = m.items.filter((i) => i.qty > 0).map((i) => i.sku)
+      const ops: WriteOp[] = [
+        { op: 'insert', table: 'receipts', conflict: 'OR IGNORE', columns: ['receipt_id', 'lane', 'member_id', 'ts', 'total', 'items', 'coupons'], row: [m.receiptId, lane, m.memberId ?? null, ts, m.total, JSON.stringify(m.items), JSON.stringify((m.coupons ?? []).map((c) => this.codeRef(c)))] },
+        outboxOp({
+          stream: 'crm', messageId: `receipt:${this.d.storeId}:${m.receiptId}`, event: 'Receipt Recorded', ts,
+          ...(m.memberId ? { userId: m.memberId } : { anonymousId: `${this.d.storeId}:${lane}` }),
+          properties: { receiptId: m.receiptId, storeId: this.d.storeId, lane, total: m.total, items: m.items.length, coupons: (m.coupons ?? []).length },
+        }),
+        ...stockSoldOps(m.items, now),
+      ]
+      const tx = new Pending()
+      const outcomes: RedeemOutcome[] = []
+      for (const code of m.coupons ?? []) outcomes.push(this.redeem(code, ops, tx, { source: `receipt:${lane}`, receiptId: m.receiptId, memberId: m.memberId, skus, ts }))
+      if (m.memberId) this.convert(m.memberId, skus, ts, ops, tx)
+      try {
+        await this.d.store.write(ops)
+      } catch (err) {
+        tx.undo()
+        throw err
+      }
+      this.d.stock.sold(m.items, now)
+      if (m.memberId) this.d.stats.add(m.memberId, ts, m.total)
+      tx.commit()
+      if (m.memberId) this.d.onMemberReceipt(m.memberId, skus)
+      return { duplicate: false, coupons: outcomes }
+    } finally {
+      this.pendingReceipts.delete(m.receiptId)
+    }
   }
 
   async scan(scanner: string, code: string, ts: number): Promise<RedeemOutcome> {
     const ops: WriteOp[] = []
-    const r = this.redeem(code, ops, { source: `scan:${scanner}`, receiptId: undefined, memberId: undefined, skus: undefined, ts })
-    await this.d.store.write(ops)
+    const tx = new Pending()
+    const r = this.redeem(code, ops, tx, { source: `scan:${scanner}`, receiptId: undefined, memberId: undefined, skus: undefined, ts })
+    try {
+      await this.d.store.write(ops)
+    } catch (err) {
+      tx.undo()
+      throw err
+    }
+    tx.commit()
     return r
   }
 
-  /** Decide on one code and add the ops that record it. Synchronous: a code can never be redeemed twice. */
-  private redeem(code: string, ops: WriteOp[], ctx: { source: string; receiptId: string | undefined; memberId: string | undefined; skus: string[] | undefined; ts: number }): RedeemOutcome {
+  /** How a code is kept in storage and memory. */
+  private codeRef(code: string): string { return code.trim().toUpperCase() }
+
+  /**
+   * Decide on one code and add the ops that record it. Synchronous: a code can never be redeemed twice (it is
+   * reserved at once; `tx` releases it if the write fails, and reports the redemption once it commits).
+   */
+  private redeem(code: string, ops: WriteOp[], tx: Pending, ctx: { source: string; receiptId: string | undefined; memberId: string | undefined; skus: string[] | undefined; ts: number }): RedeemOutcome {
     const tag = code.trim().slice(0, 8).toUpperCase()
     const record = (outcome: RedeemOutcome, o?: OfferRef) => {
       ops.push({ op: 'insert', table: 'redemptions', columns: ['ts', 'source', 'receipt_id', 'offer_id', 'campaign_id', 'outcome', 'code_tag'], row: [ctx.ts, ctx.source, ctx.receiptId ?? null, o?.offerId ?? null, o?.campaignId ?? null, outcome, tag] })
-      if (outcome !== 'redeemed') this.d.onRefused(outcome)
+      if (outcome !== 'redeemed') tx.after(() => this.d.onRefused(outcome))
       return outcome
     }
     const v = this.d.codec.verify(code, this.d.clock.now())
     if (!v.ok) return record(v.reason)
-    const o = this.byCode.get(code.trim().toUpperCase())
+    const o = this.byCode.get(this.codeRef(code))
     if (!o) return record('other-store')
     if (o.redeemed) return record('already-redeemed', o)
     if (ctx.memberId !== undefined && ctx.memberId !== o.memberId) return record('wrong-member', o)
     if (ctx.skus && o.skus.length > 0 && !ctx.skus.some((s) => o.skus.includes(s))) return record('not-applicable', o)
     o.redeemed = true
+    tx.onUndo(() => { o.redeemed = false })
     ops.push(
       { op: 'sql', sql: "UPDATE offers SET status = 'redeemed', redeemed_at = ?, receipt_id = ?, delivered_at = COALESCE(delivered_at, ?) WHERE offer_id = ?", params: [ctx.ts, ctx.receiptId ?? null, ctx.ts, o.offerId] },
       outboxOp({ stream: 'crm', messageId: `offer-redeemed:${o.offerId}`, event: 'Offer Redeemed', userId: o.memberId, ts: ctx.ts, properties: { offerId: o.offerId, campaignId: o.campaignId, trigger: o.triggerKind, storeId: this.d.storeId, receiptId: ctx.receiptId ?? null, source: ctx.source } }),
       { op: 'sql', sql: 'UPDATE exposures SET redeemed = 1, converted_at = COALESCE(converted_at, ?) WHERE offer_id = ?', params: [ctx.ts, o.offerId] },
     )
     const e = this.exposures.get(o.memberId)?.find((x) => x.offerId === o.offerId)
-    if (e) e.converted = true
-    this.d.onRedeemed({ offerId: o.offerId, campaignId: o.campaignId, memberId: o.memberId })
+    if (e && !e.converted) {
+      e.converted = true
+      tx.onUndo(() => { e.converted = false })
+    }
+    tx.after(() => this.d.onRedeemed({ offerId: o.offerId, campaignId: o.campaignId, memberId: o.memberId }))
     return record('redeemed', o)
   }
 
   /** A member bought something: open exposures whose campaign covers one of the SKUs convert. */
-  private convert(memberId: string, skus: string[], ts: number, ops: WriteOp[]): void {
+  private convert(memberId: string, skus: string[], ts: number, ops: WriteOp[], tx: Pending): void {
     const list = this.exposures.get(memberId)
     if (!list) return
-    const open: Exposure[] = []
     for (const e of list) {
-      if (e.converted || e.until < ts) continue
-      if (skus.some((s) => e.skus.has(s))) {
-        e.converted = true
-        ops.push(e.offerId
-          ? { op: 'sql', sql: 'UPDATE exposures SET converted_at = COALESCE(converted_at, ?) WHERE offer_id = ?', params: [ts, e.offerId] }
-          : { op: 'sql', sql: 'UPDATE exposures SET converted_at = ? WHERE member_id = ? AND campaign_id = ? AND offer_id IS NULL AND converted_at IS NULL AND until >= ?', params: [ts, memberId, e.campaignId, ts] })
-        continue
-      }
-      open.push(e)
+      if (e.converted || e.until < ts || !skus.some((s) => e.skus.has(s))) continue
+      e.converted = true
+      tx.onUndo(() => { e.converted = false })
+      ops.push(e.offerId
+        ? { op: 'sql', sql: 'UPDATE exposures SET converted_at = COALESCE(converted_at, ?) WHERE offer_id = ?', params: [ts, e.offerId] }
+        : { op: 'sql', sql: 'UPDATE exposures SET converted_at = ? WHERE member_id = ? AND campaign_id = ? AND offer_id IS NULL AND converted_at IS NULL AND until >= ?', params: [ts, memberId, e.campaignId, ts] })
     }
-    if (open.length) this.exposures.set(memberId, open)
-    else this.exposures.delete(memberId)
+    // once stored, the member's list keeps only what can still convert
+    tx.after(() => {
+      const open = (this.exposures.get(memberId) ?? []).filter((e) => !e.converted && e.until >= ts)
+      if (open.length) this.exposures.set(memberId, open)
+      else this.exposures.delete(memberId)
+    })
   }
+}
+
+/** What one write reserves in memory (undone if it fails) and what it reports once it commits. */
+class Pending {
+  private readonly undos: (() => void)[] = []
+  private readonly afters: (() => void)[] = []
+  onUndo(fn: () => void): void { this.undos.push(fn) }
+  after(fn: () => void): void { this.afters.push(fn) }
+  undo(): void { for (const fn of this.undos.reverse()) fn() }
+  commit(): void { for (const fn of this.afters) fn() }
+
 }

@@ -72,6 +72,8 @@ export interface Decision {
   considered: Considered[]
   /** a holdout member: the campaign they would have got */
   holdout: string | null
+  /** when the decision was taken (the caps it reserved carry this time) */
+  at?: number
 }
 
 interface Issue { campaignId: string; at: number; day: string }
@@ -179,16 +181,27 @@ export class OfferEngine {
       this.take(member.memberId, c.id, now, value)
       considered.push({ campaignId: c.id, outcome: 'chosen', ...score(c.id) })
     }
-    return { offer, considered, holdout: held }
+    return { offer, considered, holdout: held, at: now }
   }
 
-  /** Undo the caps and budget an offer took, when its write failed. */
-  release(o: IssuedOffer): void {
-    const list = this.issues.get(o.memberId)
-    const i = list?.findIndex((x) => x.campaignId === o.campaignId && x.at === o.issuedAt) ?? -1
+  /**
+   * Undo what a decision reserved (the member's caps, the campaign's budget), when its write failed: the policy
+   * reserves at once so that concurrent decisions cannot overspend, and gives back what was never recorded.
+   */
+  release(d: Decision, memberId: string): void {
+    const o = d.offer
+    if (o) {
+      this.unTake(o.memberId, o.campaignId, o.issuedAt)
+      const s = this.campaignSpend.get(o.campaignId)
+      if (s) { s.count--; s.value -= o.value }
+    }
+    if (d.holdout && d.at !== undefined) this.unTake(memberId, d.holdout, d.at)
+  }
+
+  private unTake(memberId: string, campaignId: string, at: number): void {
+    const list = this.issues.get(memberId)
+    const i = list?.findIndex((x) => x.campaignId === campaignId && x.at === at) ?? -1
     if (list && i >= 0) list.splice(i, 1)
-    const s = this.campaignSpend.get(o.campaignId)
-    if (s) { s.count--; s.value -= o.value }
   }
 
   private take(memberId: string, campaignId: string, at: number, value: number, spends = true): void {

@@ -21,31 +21,25 @@ export class StockBook {
     return this.items.get(sku)?.price ?? undefined
   }
 
-  /** A stock feed: absolute levels. Returns the changed rows. */
-  set(levels: readonly { sku: string; level: number }[], now: number): StockLevel[] {
-    return levels.map(({ sku, level }) => {
-      const cur = this.items.get(sku)
-      const next: StockLevel = { sku, level, price: cur?.price ?? null, updatedAt: now }
-      this.items.set(sku, next)
-      return next
-    })
+  /** A stock feed: absolute levels. Apply once the rows are stored (see stockSetOps). */
+  set(levels: readonly { sku: string; level: number }[], now: number): void {
+    for (const { sku, level } of levels) this.items.set(sku, { sku, level, price: this.items.get(sku)?.price ?? null, updatedAt: now })
   }
 
-  /** A receipt: quantities sold lower known levels; prices are learnt. Returns the changed rows. */
-  sold(items: readonly { sku: string; qty: number; price: number }[], now: number): StockLevel[] {
-    const out: StockLevel[] = []
+  /**
+   * A receipt: quantities sold lower known levels; prices are learnt. Apply once the receipt is stored (see
+   * stockSoldOps, which lowers the stored level by the same quantity, so the two never drift apart).
+   */
+  sold(items: readonly { sku: string; qty: number; price: number }[], now: number): void {
     for (const it of items) {
       const cur = this.items.get(it.sku)
-      const next: StockLevel = {
+      this.items.set(it.sku, {
         sku: it.sku,
         level: cur?.level === null || cur?.level === undefined ? null : cur.level - it.qty,
         price: it.price > 0 ? it.price : cur?.price ?? null,
         updatedAt: now,
-      }
-      this.items.set(it.sku, next)
-      out.push(next)
+      })
     }
-    return out
   }
 
   list(): StockLevel[] {

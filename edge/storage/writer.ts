@@ -40,7 +40,7 @@ export class WriteQueue {
   private readonly flushMs: number
   private readonly maxBatch: number
   /** units committed, failed, and the last error, for /readyz and metrics */
-  readonly stats = { units: 0, batches: 0, failedUnits: 0, lastError: null as string | null, lastCommitAt: 0 }
+  readonly stats = { units: 0, batches: 0, failedUnits: 0, lastError: null as string | null, lastErrorAt: 0, lastCommitAt: 0 }
 
   constructor(private readonly db: Db, private readonly opts: WriteQueueOptions = {}) {
     this.flushMs = opts.flushMs ?? 0
@@ -48,6 +48,9 @@ export class WriteQueue {
   }
 
   get pending(): number { return this.queue.length }
+
+  /** true while the last write failed and none has committed since (disk full, I/O error) */
+  get failing(): boolean { return this.stats.lastError !== null && this.stats.lastErrorAt >= this.stats.lastCommitAt }
 
   submit(unit: Unit): Promise<void> {
     if (this.closed) return Promise.reject(new Error('storage is closed'))
@@ -104,7 +107,7 @@ export class WriteQueue {
       await this.runTransaction(batch.flatMap((p) => p.unit))
       this.stats.units += batch.length
       this.stats.batches++
-      this.stats.lastCommitAt = Date.now()
+      this.stats.lastCommitAt = performance.now()
       for (const p of batch) p.resolve()
       this.opts.onCommit?.({ units: batch.length, ops: batch.reduce((n, p) => n + p.unit.length, 0), ms: performance.now() - t0 })
       return
@@ -119,6 +122,7 @@ export class WriteQueue {
       try {
         await this.runTransaction(p.unit)
         this.stats.units++
+        this.stats.lastCommitAt = performance.now()
         p.resolve()
       } catch (err) {
         this.fail(p, err)
@@ -129,6 +133,7 @@ export class WriteQueue {
   private fail(p: Pending, err: unknown): void {
     this.stats.failedUnits++
     this.stats.lastError = (err as Error).message
+    this.stats.lastErrorAt = performance.now()
     this.opts.onError?.(err)
     p.reject(err)
   }

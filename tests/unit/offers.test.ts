@@ -134,6 +134,12 @@ t.test('holdout: a fixed share, recorded, never sent, counted like an offer', as
   t.equal(d.holdout, 'a')
   t.same(outcome(d), { a: 'holdout', b: 'lower-priority' })
   t.same(outcome(run(dwell(), member(h))), { a: 'capped', b: 'holdout' }, 'the same caps as an offered member')
+  // a holdout decision whose write failed gives its caps back
+  const again = setup([camp('a')], { holdoutPercent: 10 })
+  const hd = again.run(dwell(), member(h))
+  t.equal(hd.holdout, 'a')
+  again.engine.release(hd, h)
+  t.equal(again.run(dwell(), member(h)).holdout, 'a', 'not capped by a decision that was never stored')
 })
 
 t.test('ranked by scores; release gives caps and budget back; restore', async (t) => {
@@ -142,7 +148,7 @@ t.test('ranked by scores; release gives caps and budget back; restore', async (t
   const { candidates, considered } = engine.candidates(dwell(), m)
   const d = engine.decide(dwell(), m, [...candidates].reverse(), new Map([['a', 0.1], ['b', 0.7]]), considered)
   t.same(d.considered, [{ campaignId: 'b', outcome: 'chosen', score: 0.7 }, { campaignId: 'a', outcome: 'lower-score', score: 0.1 }])
-  engine.release(d.offer!)
+  engine.release(d, m.memberId)
   t.same(engine.spend('b'), { count: 0, value: 0 })
   t.equal(run(dwell(), member('x')).offer?.campaignId, 'a')
   const fresh = setup([camp('a')]).engine
