@@ -128,7 +128,6 @@ export interface CallInput {
   priority?: 1 | 2 | 3
 }
 
-const ZONE_LABEL = (zone: string | null) => zone ?? 'unknown place'
 
 export class AssistDispatcher {
   private readonly requests = new Map<string, AssistRequest>()
@@ -142,6 +141,8 @@ export class AssistDispatcher {
     private readonly distance: (from: string | null, to: string | null) => number,
     private readonly emit: (e: AssistEffect) => void,
     private readonly newId: () => string,
+    /** how a band names a zone to a clerk (the layout's name; the id when it has none) */
+    private readonly zoneName: (zone: string) => string = (z) => z,
   ) {
     this.supervisors = new Set(policy.supervisors)
   }
@@ -191,7 +192,7 @@ export class AssistDispatcher {
         for (const o of open.offers) if (o.outcome === 'pending') this.alert(o.band, o.alertId, o.kind, open, c.ts)
         if (open.acceptedBy && open.state === 'accepted') {
           const o = open.offers.find((x) => x.outcome === 'accepted')
-          if (o) this.alert(o.band, o.alertId, 'reminder', open, c.ts, `Called again: ${ZONE_LABEL(open.zone)}`)
+          if (o) this.alert(o.band, o.alertId, 'reminder', open, c.ts, `Called again: ${this.place(open)}`)
         }
       }
       return { request: open, created: false }
@@ -334,11 +335,21 @@ export class AssistDispatcher {
       this.byOrigin.set(`${r.source}:${r.origin}`, r.id)
       for (const o of r.offers) this.byAlert.set(o.alertId, r.id)
       if (r.acceptedBy && OPEN_STATES.has(r.state)) {
-        // the band has a heartbeat's time to report again before its request goes back to the queue
+        // the band has a heartbeat's time to report again before its request goes back to the queue (or, once
+        // arrived, is closed)
         const b = this.bandState(r.acceptedBy.band, now)
         b.clerkId = r.acceptedBy.clerkId
         b.busyWith = r.id
       }
+    }
+  }
+
+  /** Tell every band what it holds (after a restart, once alerts can go out), so its clerk can still press done. */
+  remind(now: number): void {
+    for (const r of this.open()) {
+      if (!r.acceptedBy) continue
+      const o = r.offers.find((x) => x.band === r.acceptedBy!.band && x.outcome === 'accepted')
+      if (o) this.alert(o.band, o.alertId, 'assist', r, now, `Still yours: ${this.place(r)}`)
     }
   }
 
@@ -360,16 +371,16 @@ export class AssistDispatcher {
   private accept(r: AssistRequest, offer: AssistOffer, b: BandState, ts: number): void {
     if (r.acceptedBy?.band === b.band && OPEN_STATES.has(r.state)) return this.ignored(b.band, offer.alertId, 'duplicate')
     if (!OPEN_STATES.has(r.state)) {
-      this.alert(b.band, offer.alertId, 'closed', r, ts, `No longer needed: ${ZONE_LABEL(r.zone)}`)
+      this.alert(b.band, offer.alertId, 'closed', r, ts, `No longer needed: ${this.place(r)}`)
       return this.ignored(b.band, offer.alertId, 'closed')
     }
     if (r.acceptedBy) {
-      this.alert(b.band, offer.alertId, 'taken', r, ts, `Already taken: ${ZONE_LABEL(r.zone)}`)
+      this.alert(b.band, offer.alertId, 'taken', r, ts, `Already taken: ${this.place(r)}`)
       return this.ignored(b.band, offer.alertId, 'taken')
     }
     if (b.busyWith !== null && b.busyWith !== r.id) {
       const other = this.requests.get(b.busyWith)
-      this.alert(b.band, offer.alertId, 'busy', r, ts, `Finish ${ZONE_LABEL(other?.zone ?? null)} first`)
+      this.alert(b.band, offer.alertId, 'busy', r, ts, `Finish ${other ? this.place(other) : 'your call'} first`)
       if (offer.outcome === 'pending') {
         end(offer, 'busy', ts)
         this.afterOfferEnded(r, ts, `${b.band} is busy`)
@@ -381,7 +392,7 @@ export class AssistDispatcher {
       if (o === offer) continue
       if (o.outcome === 'pending') {
         end(o, 'withdrawn', ts)
-        this.alert(o.band, o.alertId, 'taken', r, ts, `Taken by another clerk: ${ZONE_LABEL(r.zone)}`)
+        this.alert(o.band, o.alertId, 'taken', r, ts, `Taken by another clerk: ${this.place(r)}`)
       }
     }
     const late = offer.outcome !== 'pending'
@@ -421,7 +432,7 @@ export class AssistDispatcher {
       const alertId = `${r.id}.e${n}`
       r.offers.push({ alertId, band: b.band, clerkId: b.clerkId, at: now, kind: 'escalation', outcome: 'pending', endedAt: null })
       this.byAlert.set(alertId, r.id)
-      this.alert(b.band, alertId, 'escalation', r, now, `Nobody has taken: ${ZONE_LABEL(r.zone)}`)
+      this.alert(b.band, alertId, 'escalation', r, now, `Nobody has taken: ${this.place(r)}`)
       n++
     }
     this.emit({ kind: 'event', request: snapshot(r), event: 'escalated', detail: n ? `${n} supervisor band(s) alerted` : 'no supervisor available', at: now })
@@ -494,6 +505,11 @@ export class AssistDispatcher {
     }
     if (b.busyWith !== null) {
       const r = this.requests.get(b.busyWith)
+      if (r && r.state === 'arrived') {
+        // the clerk got there: the customer was served, even if the band never says done
+        this.close(r, 'done', `band ${b.band} ${why} after arriving`, now)
+        return
+      }
       if (r && r.state === 'accepted') {
         for (const o of r.offers) if (o.band === b.band && o.outcome === 'accepted') end(o, 'offline', now)
         b.busyWith = null
@@ -511,7 +527,7 @@ export class AssistDispatcher {
     for (const o of r.offers) {
       if (o.outcome === 'pending') {
         end(o, 'withdrawn', ts)
-        this.alert(o.band, o.alertId, to === 'cancelled' ? 'cancelled' : 'closed', r, ts, `${to === 'cancelled' ? 'Cancelled' : 'No longer needed'}: ${ZONE_LABEL(r.zone)}`)
+        this.alert(o.band, o.alertId, to === 'cancelled' ? 'cancelled' : 'closed', r, ts, `${to === 'cancelled' ? 'Cancelled' : 'No longer needed'}: ${this.place(r)}`)
       }
     }
     if (r.acceptedBy) {
@@ -521,7 +537,7 @@ export class AssistDispatcher {
         b.freeSince = ts
         if (to === 'cancelled') {
           const o = r.offers.find((x) => x.outcome === 'accepted')
-          if (o) this.alert(b.band, o.alertId, 'cancelled', r, ts, `Cancelled: ${ZONE_LABEL(r.zone)}`)
+          if (o) this.alert(b.band, o.alertId, 'cancelled', r, ts, `Cancelled: ${this.place(r)}`)
         }
       }
     }
@@ -550,8 +566,16 @@ export class AssistDispatcher {
     const what = r.source === 'app' || r.source === 'gateway' ? 'Customer asks for help' : r.source === 'scan' ? 'Shelf call' : 'Call button'
     this.emit({
       kind: 'alert', band,
-      alert: { alertId, kind, zone: r.zone ?? 'unknown', text: (text ?? `${what}: ${ZONE_LABEL(r.zone)}`).slice(0, 200), priority: kind === 'escalation' ? 3 : r.priority, ts },
+      alert: { alertId, kind, zone: r.zone ?? 'unknown', text: (text ?? `${what}: ${this.place(r)}`).slice(0, 200), priority: kind === 'escalation' ? 3 : r.priority, ts },
     })
+  }
+
+  /** Where a request is, in words a clerk reads on a band: the zone's name, or what is known (the button, the code). */
+  private place(r: AssistRequest): string {
+    if (r.zone !== null) return this.zoneName(r.zone)
+    if (r.source === 'button') return `button ${r.origin} (not placed in the layout: ask the caller where)`
+    if (r.source === 'scan') return `shelf code ${r.origin} (place unknown)`
+    return 'place unknown'
   }
 }
 

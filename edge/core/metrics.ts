@@ -79,6 +79,7 @@ export class Metrics {
   readonly assistClerkSeconds: Histogram<'stage' | 'clerk'>
   readonly assistAcksIgnored: Counter<'reason'>
   readonly assistEscalations: Counter
+  readonly assistUnplaced: Counter<'source'>
   readonly outboxBacklog: Gauge
   readonly eventLoopLag: Gauge
   readonly decisions: HotCounter<'outcome'>
@@ -115,6 +116,7 @@ export class Metrics {
     this.assistClerkSeconds = new Histogram({ name: 'aisle_assist_clerk_seconds', help: 'Call-for-service stage durations per clerk', labelNames: ['stage', 'clerk'], registers: [r], buckets: ASSIST_BUCKETS })
     this.assistAcksIgnored = new Counter({ name: 'aisle_assist_acks_ignored_total', help: 'Band acknowledgements that changed nothing, by reason (duplicate, late, taken, busy, closed, unknown-alert, not-yours, not-accepted)', labelNames: ['reason'], registers: [r] })
     this.assistEscalations = new Counter({ name: 'aisle_assist_escalations_total', help: 'Requests escalated to the supervisors', registers: [r] })
+    this.assistUnplaced = new Counter({ name: 'aisle_assist_unplaced_calls_total', help: 'calls from a button or shelf code whose place the layout does not know (clerks get the button id)', labelNames: ['source'], registers: [r] })
     const self0 = this
     new Gauge({
       name: 'aisle_assist_open', help: 'Open call-for-service requests by state', labelNames: ['state'], registers: [r],

@@ -85,6 +85,7 @@ export class AssistService {
   private layout: Layout
   private zoneIds: Set<string>
   private buttonZones = new Map<string, string | null>()
+  private names = new Map<string, string>()
   private seq = 0
   private readonly runId = Math.random().toString(16).slice(2, 10)
 
@@ -92,7 +93,7 @@ export class AssistService {
     this.layout = d.layout
     this.zoneIds = new Set(d.layout.zones.map((z) => z.id))
     let distance = zoneDistance(zoneCentres(d.layout))
-    this.dispatcher = new AssistDispatcher(policyOf(d.config), (a, b) => distance(a, b), (e) => this.effect(e), d.newId)
+    this.dispatcher = new AssistDispatcher(policyOf(d.config), (a, b) => distance(a, b), (e) => this.effect(e), d.newId, (z) => this.names.get(z) ?? z)
     this.setDistance = (l) => { distance = zoneDistance(zoneCentres(l)) }
     this.auto = new AutoAssist(d.config.zones)
     this.indexButtons(d.layout)
@@ -116,6 +117,7 @@ export class AssistService {
 
   private indexButtons(l: Layout): void {
     this.buttonZones = new Map(l.anchors.filter((a) => a.kind === 'button').map((a) => [a.id, a.zone ?? null]))
+    this.names = new Map(l.zones.map((z) => [z.id, z.name ?? z.id]))
   }
 
   // ---------------------------------------------------------------- inputs
@@ -126,7 +128,10 @@ export class AssistService {
       return
     }
     const zone = this.buttonZones.get(button) ?? null
-    if (zone === null) this.d.log.warn({ button }, 'call from a button not placed in the layout (add it as a button anchor with a zone)')
+    if (zone === null) {
+      this.d.metrics.assistUnplaced.inc({ source: 'button' })
+      this.d.log.warn({ button }, 'call from a button not placed in the layout: clerks are told the button id (add it as a button anchor with a zone)')
+    }
     this.dispatcher.call({ source: 'button', origin: button, zone, ts })
   }
 
@@ -134,6 +139,7 @@ export class AssistService {
   scanCall(scanner: string, code: string, ts: number): void {
     const named = code.startsWith('call:') ? code.slice(5) : code
     const zone = this.zoneIds.has(named) ? named : (this.layout.anchors.find((a) => a.id === scanner)?.zone ?? null)
+    if (zone === null) this.d.metrics.assistUnplaced.inc({ source: 'scan' })
     this.dispatcher.call({ source: 'scan', origin: code.slice(0, 64), zone, ts })
   }
 
@@ -299,8 +305,11 @@ export class AssistFeature implements Feature {
   readonly name = 'assist'
   readonly adminRoutes
 
+  private readonly clock: GatewayContext['clock']
+
   private constructor(readonly service: AssistService, ctx: GatewayContext, d: AssistFeatureDeps) {
     const { bus } = ctx
+    this.clock = ctx.clock
     const s = service
     const identity = d.members.identity
     this.adminRoutes = assistRoutes({ service: s, clock: ctx.clock })
@@ -328,6 +337,9 @@ export class AssistFeature implements Feature {
     await service.init()
     return new AssistFeature(service, ctx, d)
   }
+
+  /** the broker is up: bands holding a restored request are told again */
+  start(): void { this.service.dispatcher.remind(this.clock.now()) }
 
   tick(now: number): void { this.service.tick(now) }
 }

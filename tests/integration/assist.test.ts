@@ -20,7 +20,7 @@ const overlay = {
   layout: {
     zones: [
       { id: 'fridge-dairy', kind: 'fridge', dwellSeconds: 10 },
-      { id: 'bakery', kind: 'counter' },
+      { id: 'bakery', kind: 'counter', name: 'Bakery counter' },
       { id: 'electronics', kind: 'aisle' },
     ],
     anchors: [
@@ -81,7 +81,7 @@ t.test('a call button: the nearest clerk declines, the next accepts, walks over,
 
   await publishJson(h.dev, topics.button(h.tg.gw.prefix, 'btn-bakery'), { action: 'call' })
   const first = await h.alertFor('b2')
-  t.match(first.alert, { kind: 'assist', zone: 'bakery', priority: 1, text: /Call button: bakery/ }, 'the clerk already in the bakery first')
+  t.match(first.alert, { kind: 'assist', zone: 'bakery', priority: 1, text: 'Call button: Bakery counter' }, 'the clerk already in the bakery first, told the zone by its name')
   await h.ack('b2', first.alert.alertId, 'decline')
   const second = await h.alertFor('b1')
   t.equal(second.alert.zone, 'bakery')
@@ -241,4 +241,14 @@ t.test('the gateway calls a clerk for a member standing in electronics; supervis
   const ok = await h.api(`/assist/${row!.request_id}/cancel`, TEST_ADMIN, { method: 'POST' })
   t.match(ok.body, { state: 'cancelled' })
   await h.alertFor('s1', 'cancelled')
+})
+
+t.test('a call button missing from the layout: a clerk is told the button id, and it is counted', async (t) => {
+  const h = await setup(t)
+  await h.status('b1', 'c1')
+  await h.place('b1', 'scn-dairy')
+  await publishJson(h.dev, topics.button(h.tg.gw.prefix, 'btn-unknown-7'), { action: 'call' })
+  const a = await h.alertFor('b1')
+  t.match(a.alert.text, /button btn-unknown-7 \(not placed in the layout/)
+  await waitFor(async () => sample(await scrape(h.tg.gw.httpUrl), 'aisle_assist_unplaced_calls_total', { source: 'button' }) === 1, { what: 'counted' })
 })

@@ -303,7 +303,7 @@ t.test('unplaced calls and unlocated clerks: routed anyway, located clerks first
   t.equal(r.offers[0]!.band, 'b1', 'a located clerk before one whose place is unknown')
   const u = h.d.call({ source: 'button', origin: 'unplaced', zone: null, ts: 1 }).request
   t.equal(u.offers[0]!.band, 'nowhere', 'a call from an unplaced button still reaches a clerk')
-  t.match(h.lastAlertTo('nowhere')!.alert, { zone: 'unknown', text: /unknown place/ })
+  t.match(h.lastAlertTo('nowhere')!.alert, { zone: 'unknown', text: /Call button: button unplaced \(not placed in the layout/ }, 'the clerk is told which button')
 })
 
 t.test('restore after a restart: the accepting clerk has a heartbeat period to report', async (t) => {
@@ -372,4 +372,53 @@ t.test('zone geometry', async (t) => {
   t.equal(d('p', 'p'), 0)
   t.equal(d('p', 'r'), Infinity)
   t.equal(d(null, 'p'), Infinity)
+})
+
+t.test('after a restart: bands are told what they hold; an arrived call whose band stays silent closes and frees it', async (t) => {
+  const h = harness()
+  h.clerk('b1', 'a')
+  const { request: r } = h.d.call({ source: 'button', origin: 'btn-1', zone: 'a', ts: 1000 })
+  h.d.ack('b1', h.lastAlertTo('b1')!.alert.alertId, 'accept', 2000)
+  t.equal(r.state, 'arrived')
+  // the gateway restarts with the request open
+  const h2 = harness()
+  h2.d.restore([JSON.parse(JSON.stringify(r))], 100_000)
+  t.equal(h2.d.band('b1')!.busyWith, r.id, 'the band holds it again')
+  h2.d.remind(100_000)
+  const again = h2.lastAlertTo('b1')!.alert
+  t.match(again, { kind: 'assist', alertId: r.offers[0]!.alertId, text: 'Still yours: a' }, 'told again, with the same alert id (done still works)')
+  // the band never reports again: after the heartbeat timeout the call is closed as served, the band freed
+  h2.d.tick(100_000 + 91_000)
+  const closed = h2.d.get(r.id)!
+  t.equal(closed.state, 'done')
+  t.match(closed.closeReason, /after arriving/)
+  t.equal(h2.d.band('b1')!.busyWith, null, 'not busy forever')
+
+  // restored again, and this time the band is there and presses done
+  const h3 = harness()
+  h3.d.restore([JSON.parse(JSON.stringify(r))], 100_000)
+  h3.clerk('b1', 'a', 100_500)
+  h3.d.remind(100_500)
+  h3.d.ack('b1', r.offers[0]!.alertId, 'done', 101_000)
+  t.equal(h3.d.get(r.id)!.closeReason, 'done')
+  t.equal(h3.d.band('b1')!.busyWith, null)
+})
+
+t.test('band texts name zones by their names; a call from an unplaced button says which button', async (t) => {
+  const fx: AssistEffect[] = []
+  const d = new AssistDispatcher(POLICY, dist, (e) => fx.push(e), () => 'r1', (z) => ({ a: 'Dairy fridges', b: 'Bakery' } as Record<string, string>)[z] ?? z)
+  d.bandStatus('b1', { clerkId: 'c1', onShift: true }, 0)
+  d.bandZone('b1', 'b', 0)
+  d.call({ source: 'button', origin: 'btn-9', zone: 'a', ts: 1000 })
+  const first = fx.filter((e) => e.kind === 'alert').pop() as Extract<AssistEffect, { kind: 'alert' }>
+  t.equal(first.alert.text, 'Call button: Dairy fridges')
+  t.equal(first.alert.zone, 'a', 'the zone field stays the id (machines read it)')
+  const fx2: AssistEffect[] = []
+  const d2 = new AssistDispatcher(POLICY, dist, (e) => fx2.push(e), () => 'r2')
+  d2.bandStatus('b1', { clerkId: 'c1', onShift: true }, 0)
+  d2.bandZone('b1', 'b', 0)
+  d2.call({ source: 'button', origin: 'btn-lost', zone: null, ts: 1000 })
+  const a = fx2.filter((e) => e.kind === 'alert').pop() as Extract<AssistEffect, { kind: 'alert' }> | undefined
+  t.ok(a, 'a call from an unplaced button still alerts a clerk')
+  t.match(a!.alert.text, /button btn-lost \(not placed in the layout/)
 })
