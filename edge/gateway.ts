@@ -35,6 +35,7 @@ import type { ReadyCheck } from './http/services.js'
 import { EmbeddedBroker } from './mqtt/embedded.js'
 import { ExternalBroker } from './mqtt/external.js'
 import type { MqttPort } from './mqtt/port.js'
+import { sealPersonalData } from './storage/privacy.js'
 import { seedFromConfig } from './storage/seed.js'
 import { Store } from './storage/store.js'
 import { version } from './version.js'
@@ -109,7 +110,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   let store: Store
   try {
     store = await Store.open(dbFile, {
-      now: clock.now(), flushMs: config.storage.flushMs, maxBatch: config.storage.maxBatch,
+      now: clock.now(), flushMs: config.storage.flushMs, maxBatch: config.storage.maxBatch, storageKey: Buffer.from(secrets.storageKey, 'hex'), onNote: (msg) => log.info(msg),
       onError: (err) => log.error({ err }, 'storage write failed'),
       onCommit: (st) => metrics?.writeBatches.observe(st.ms / 1000),
     })
@@ -120,6 +121,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   stopping.push(() => store.close())
 
   try {
+    const upgraded = await sealPersonalData(store, Buffer.from(secrets.pepper, 'hex'), clock.now())
+    if (upgraded) log.info(upgraded, 'personal data at rest sealed and hashed (once, for a database of an earlier version)')
     const features: Feature[] = []
     let delivery: DeliveryFeature | null = null
     const m = new Metrics({ outboxBacklog: () => store.outboxBacklog, wsConnections: () => delivery?.hub.connections ?? 0 })
@@ -147,7 +150,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const layout = new LayoutFeature(ctx, seeded.layout)
     const members = new MembersFeature(ctx, seeded.members)
     const devices = await DevicesFeature.create(ctx, layout)
-    const deadLetters = new DeadLettersFeature(ctx)
+    const deadLetters = new DeadLettersFeature(ctx, members)
     const recommender = await RecommenderFeature.create(ctx)
     delivery = await DeliveryFeature.create(ctx)
     const presence = await PresenceFeature.create(ctx, { layout, members, delivery })

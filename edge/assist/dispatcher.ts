@@ -344,6 +344,17 @@ export class AssistDispatcher {
     }
   }
 
+  /** Erasure: no request in memory names the member any more (their requests keep their timings). */
+  forgetMember(memberId: string): void {
+    for (const r of this.requests.values()) {
+      if (r.memberId !== memberId && r.origin !== memberId) continue
+      const key = `${r.source}:${r.origin}`
+      if (this.byOrigin.get(key) === r.id) this.byOrigin.delete(key)
+      r.memberId = null
+      r.origin = 'erased'
+    }
+  }
+
   /** Tell every band what it holds (after a restart, once alerts can go out), so its clerk can still press done. */
   remind(now: number): void {
     for (const r of this.open()) {

@@ -78,6 +78,7 @@ export const ConfigSchema = Type.Object({
       publicKey: Type.Optional(Type.String({ minLength: 40, description: 'ES256 public key, SPKI PEM' })),
       issuer: Type.Optional(Type.String()),
       audience: Type.Optional(Type.String()),
+      maxLifetime: Type.Integer({ minimum: 60, maximum: 366 * 86_400, description: 'seconds: a member token valid for longer (exp - iat, or exp - now without iat) is refused' }),
     }, { additionalProperties: false }),
     offlineQueueMax: Type.Integer({ minimum: 1, maximum: 1000, description: 'undelivered offers kept per member' }),
   }, { additionalProperties: false }),

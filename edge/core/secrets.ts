@@ -4,6 +4,7 @@
  *  - pepper: keys pseudonymous subject ids and erasure tombstones (never leaves the gateway)
  *  - memberJwtSecret / couponKey: only until the CRM's shared ones are configured
  *  - demoAdminToken: the admin token the demo prints
+ *  - storageKey: seals member keys and coupon codes in the database (edge/storage/vault.ts)
  */
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
@@ -14,11 +15,13 @@ export interface Secrets {
   memberJwtSecret: string
   couponKey: string
   demoAdminToken: string
+  storageKey: string
 }
 
 export function loadOrCreateSecrets(dataDir: string): { secrets: Secrets; created: (keyof Secrets)[] } {
-  mkdirSync(dataDir, { recursive: true })
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const file = join(dataDir, 'secrets.json')
+  if (existsSync(file)) chmodSync(file, 0o600)
   let existing: Partial<Secrets> = {}
   if (existsSync(file)) {
     try {
@@ -39,6 +42,7 @@ export function loadOrCreateSecrets(dataDir: string): { secrets: Secrets; create
     memberJwtSecret: gen('memberJwtSecret', () => randomBytes(32).toString('base64url')),
     couponKey: gen('couponKey', () => randomBytes(32).toString('hex')),
     demoAdminToken: gen('demoAdminToken', () => `demo-${randomBytes(18).toString('base64url')}`),
+    storageKey: gen('storageKey', () => randomBytes(32).toString('hex')),
   }
   if (created.length) {
     const tmp = `${file}.tmp`

@@ -68,7 +68,10 @@ export class MemberHub {
     if (sock.readyState === OPEN) sock.send(JSON.stringify({ type: 'hello', serverTime: new Date(now).toISOString() } satisfies HelloFrame))
     const rows = await liveOffers(this.d.store, memberId, now, this.d.queueMax)
     // an issued offer reaches the phone for the first time (recorded as delivered); the others are shown again
-    for (const r of rows.reverse()) this.sendOffer(rowToOffer(r), [sock], r.status === 'issued')
+    for (const r of rows.reverse()) {
+      const o = rowToOffer(r, this.d.store.vault)
+      if (o) this.sendOffer(o, [sock], r.status === 'issued')
+    }
     for (const f of this.d.onConnect?.(memberId) ?? []) if (sock.readyState === OPEN) sock.send(JSON.stringify(f))
   }
 

@@ -1,9 +1,10 @@
 /** Member JWT checking (jose): HS256 with a shared secret or ES256 with the CRM's public key; `exp` required. */
 import { importSPKI, jwtVerify, type CryptoKey, type KeyObject } from 'jose'
 
-export interface JwtConfig { alg: 'HS256' | 'ES256'; secret?: string | undefined; publicKey?: string | undefined; issuer?: string | undefined; audience?: string | undefined }
+export interface JwtConfig { alg: 'HS256' | 'ES256'; secret?: string | undefined; publicKey?: string | undefined; issuer?: string | undefined; audience?: string | undefined; maxLifetime?: number | undefined }
 
-export type JwtResult = { ok: true; memberId: string; exp: number } | { ok: false; reason: string }
+/** exp and iat in epoch ms (iat null when the token has none) */
+export type JwtResult = { ok: true; memberId: string; exp: number; iat: number | null } | { ok: false; reason: string }
 
 export class MemberTokenVerifier {
   private constructor(private readonly key: Uint8Array | CryptoKey | KeyObject, private readonly cfg: JwtConfig) {}
@@ -30,9 +31,30 @@ export class MemberTokenVerifier {
         clockTolerance: 30,
       })
       if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 64) return { ok: false, reason: 'bad sub' }
-      return { ok: true, memberId: payload.sub, exp: (payload.exp as number) * 1000 }
+      const exp = (payload.exp as number) * 1000
+      const iat = typeof payload.iat === 'number' ? payload.iat * 1000 : null
+      // a token valid for years (a leaked or forged-by-policy token) is refused
+      if (this.cfg.maxLifetime !== undefined && exp - (iat ?? now) > this.cfg.maxLifetime * 1000) return { ok: false, reason: 'lifetime-too-long' }
+      return { ok: true, memberId: payload.sub, exp, iat }
     } catch (err) {
       return { ok: false, reason: (err as { code?: string }).code ?? 'invalid token' }
     }
+  }
+}
+
+/** Member tokens as the gateway accepts them: a valid JWT, not issued before the member's erasure. */
+export interface MemberAuth {
+  verify(token: string | undefined, now: number): Promise<JwtResult>
+}
+
+export function withRevocations(v: MemberTokenVerifier, revokedBefore: (memberId: string) => Promise<number | null>): MemberAuth {
+  return {
+    async verify(token, now) {
+      const r = await v.verify(token, now)
+      if (!r.ok) return r
+      const before = await revokedBefore(r.memberId)
+      if (before !== null && (r.iat === null || r.iat <= before)) return { ok: false, reason: 'revoked' }
+      return r
+    },
   }
 }

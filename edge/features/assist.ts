@@ -186,9 +186,7 @@ export class AssistService {
   /** Erasure: the member's requests lose their link to the member. */
   forgetMember(memberId: string, subject: string): void {
     this.auto.forget(subject)
-    for (const r of this.dispatcher.list()) {
-      if (r.memberId === memberId) { r.memberId = null; r.origin = 'erased' }
-    }
+    this.dispatcher.forgetMember(memberId)
   }
 
   /** The status frame of the member's open request (sent when the app connects). */

@@ -140,7 +140,7 @@ export class OfferDecider {
     const now = this.d.clock.now()
     const ops: WriteOp[] = [decisionOp({ ts: now, memberId, trigger: t, decision, ranking })]
     const offer = decision.offer
-    if (offer) ops.unshift(...offerIssuedOps(offer, this.d.storeId), exposureOp({ memberId, campaignId: offer.campaignId, offerId: offer.offerId, holdout: false, ts: now, until: offer.expiresAt }))
+    if (offer) ops.unshift(...offerIssuedOps(offer, this.d.storeId, this.d.store.vault), exposureOp({ memberId, campaignId: offer.campaignId, offerId: offer.offerId, holdout: false, ts: now, until: offer.expiresAt }))
     if (decision.holdout) {
       const c = this.d.engine.campaign(decision.holdout)
       ops.push(exposureOp({ memberId, campaignId: decision.holdout, offerId: null, holdout: true, ts: now, until: now + (c?.validMinutes ?? 30) * 60_000 }))

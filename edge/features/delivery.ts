@@ -6,7 +6,8 @@
 import { SignJWT } from 'jose'
 import type { ServerFrame } from '../contract/ws.js'
 import { MemberHub } from '../delivery/hub.js'
-import { MemberTokenVerifier } from '../delivery/jwt.js'
+import { MemberTokenVerifier, withRevocations, type MemberAuth } from '../delivery/jwt.js'
+import { memberHash } from '../identity/identity.js'
 import type { Feature, GatewayContext } from './feature.js'
 
 type RangingHandler = (memberId: string, beacons: { id: string; rssi: number }[], ts: number | undefined) => string | null
@@ -20,8 +21,13 @@ export class DeliveryFeature implements Feature {
   private assist: AssistHandler | null = null
   private readonly connectFrames: ConnectHandler[] = []
 
-  private constructor(private readonly ctx: GatewayContext, readonly tokens: MemberTokenVerifier, private readonly jwtSecret: string) {
+  /** member tokens: a valid JWT of the CRM's, not issued before the member was erased */
+  readonly tokens: MemberAuth
+
+  private constructor(private readonly ctx: GatewayContext, verifier: MemberTokenVerifier, private readonly jwtSecret: string) {
     const { store, storeId, clock, log, config, metrics, bus } = ctx
+    const pepper = Buffer.from(ctx.secrets.pepper, 'hex')
+    this.tokens = withRevocations(verifier, async (memberId) => (await store.get<{ before: number }>('SELECT before FROM token_revocations WHERE member_hash = ?', [memberHash(pepper, memberId)]))?.before ?? null)
     this.hub = new MemberHub({
       store, storeId, clock, log, queueMax: config.member.offlineQueueMax,
       onDelivered: () => metrics.offersDelivered.inc(),

@@ -61,7 +61,7 @@ export class OffersFeature implements Feature {
     m.figures = () => campaignFigures(store)
     this.adminRoutes = offerRoutes({
       campaigns: { list: (r) => this.listCampaigns(r), upsert: (c, by) => this.upsertCampaign(c, by, 'admin'), retire: (id, by) => this.retireCampaign(id, by) },
-      decisions: (q) => this.decisions(q),
+      decisions: (q, reveal) => this.decisions(q, reveal),
       figures: (id) => campaignFigures(store, id),
       stock: {
         list: () => this.stock.list().map((x) => ({ sku: x.sku, level: x.level, price: x.price, updatedAt: new Date(x.updatedAt).toISOString() })),
@@ -119,6 +119,11 @@ export class OffersFeature implements Feature {
     return f
   }
 
+  /** a coupon code is kept (sealed) only while it may be re-sent to the member's app */
+  async housekeeping(now: number): Promise<void> {
+    await this.ctx.store.write([{ op: 'sql', sql: 'UPDATE offers SET code_enc = NULL WHERE code_enc IS NOT NULL AND expires_at <= ?', params: [now] }]).catch(() => {})
+  }
+
   private decide(subject: string, t: TriggerEvent): void {
     const memberId = this.d.members.identity.memberOfKey(subject)
     if (memberId === undefined) return
@@ -156,13 +161,23 @@ export class OffersFeature implements Feature {
     return true
   }
 
-  async decisions(q: { member?: string | undefined; campaign?: string | undefined; limit: number }): Promise<DecisionView[]> {
+  async decisions(q: { member?: string | undefined; campaign?: string | undefined; limit: number }, reveal: boolean): Promise<DecisionView[] | { refused: string }> {
+    const identity = this.d.members.identity
     const where: string[] = []
     const params: (string | number)[] = []
-    if (q.member) { where.push('member_id = ?'); params.push(q.member) }
+    if (q.member) {
+      let id: string | undefined = q.member
+      if (!reveal) {
+        if (!q.member.startsWith('pm:')) return { refused: 'below role admin, members are named by their pseudonym (pm:...), as /presence and /assist show them' }
+        id = identity.memberOfKey(q.member)
+        if (id === undefined) return []
+      }
+      where.push('member_id = ?')
+      params.push(id)
+    }
     if (q.campaign) { where.push('(campaign_id = ? OR instr(considered, ?) > 0)'); params.push(q.campaign, `"campaignId":"${q.campaign}"`) }
     const rows = await this.ctx.store.all<{ id: number; ts: number; member_id: string; zone: string | null; trigger_kind: string; offer_id: string | null; campaign_id: string | null; model_version: string | null; fallback: string | null; considered: string }>(
       `SELECT * FROM decisions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, [...params, q.limit])
-    return rows.map((r) => ({ id: r.id, ts: new Date(r.ts).toISOString(), memberId: r.member_id, zone: r.zone, trigger: r.trigger_kind, offerId: r.offer_id, campaignId: r.campaign_id, modelVersion: r.model_version, fallback: r.fallback, considered: JSON.parse(r.considered) as { campaignId: string; outcome: string; score?: number }[] }))
+    return rows.map((r) => ({ id: r.id, ts: new Date(r.ts).toISOString(), memberId: reveal ? r.member_id : identity.pseudonym(r.member_id), zone: r.zone, trigger: r.trigger_kind, offerId: r.offer_id, campaignId: r.campaign_id, modelVersion: r.model_version, fallback: r.fallback, considered: JSON.parse(r.considered) as { campaignId: string; outcome: string; score?: number }[] }))
   }
 }

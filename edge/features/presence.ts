@@ -25,6 +25,8 @@ export class PresenceFeature implements Feature {
   private note: string
   /** visits that reached their dwell threshold, with the time they did (dwell sessions are stored on exit) */
   private readonly dwelled = new Map<string, number>()
+  /** a subject being forgotten (an erasure): the exit its forgetting causes is neither published nor stored */
+  private forgetting: string | null = null
   readonly adminRoutes
 
   private constructor(private readonly ctx: GatewayContext, private readonly d: PresenceDeps, calibration: CalibrationService, engine: Presence, note: string) {
@@ -101,6 +103,7 @@ export class PresenceFeature implements Feature {
       bus.emit('zone', { subject, zone: msg.zone, state: msg.state, seconds, ts, since: ts - seconds * 1000 })
     })
     bus.on('zone', (e) => {
+      if (e.subject === this.forgetting) return
       metrics.dwellEvents.inc([e.state])
       this.ctx.publish(topics.dwellEvents(prefix), { subject: e.subject, zone: e.zone, state: e.state, seconds: Math.round(e.seconds * 10) / 10, ts: e.ts } satisfies DwellEvent)
       const visit = `${e.subject}|${e.zone}|${e.since}`
@@ -117,7 +120,8 @@ export class PresenceFeature implements Feature {
     })
     bus.on('layout', (l) => presence.setLayout(l))
     bus.on('memberErased', ({ pseudonym }) => {
-      presence.forget(pseudonym)
+      this.forgetting = pseudonym
+      try { presence.forget(pseudonym) } finally { this.forgetting = null }
       for (const k of this.dwelled.keys()) if (k.startsWith(`${pseudonym}|`)) this.dwelled.delete(k)
     })
   }

@@ -79,7 +79,7 @@ export class Redemptions {
 
   /** An offer was issued: its code can now be redeemed. */
   issued(o: { offerId: string; campaignId: string; memberId: string; triggerKind: string; code: string; skus: string[] }): void {
-    this.byCode.set(o.code, { offerId: o.offerId, campaignId: o.campaignId, memberId: o.memberId, triggerKind: o.triggerKind, skus: o.skus, redeemed: false })
+    this.byCode.set(this.codeRef(o.code), { offerId: o.offerId, campaignId: o.campaignId, memberId: o.memberId, triggerKind: o.triggerKind, skus: o.skus, redeemed: false })
   }
 
   /** Track an exposure until it converts or runs out. */
@@ -151,7 +151,7 @@ export class Redemptions {
   }
 
   /** How a code is kept in storage and memory. */
-  private codeRef(code: string): string { return code.trim().toUpperCase() }
+  private codeRef(code: string): string { return this.d.store.vault.codeHash(code) }
 
   /**
    * Decide on one code and add the ops that record it. Synchronous: a code can never be redeemed twice (it is
@@ -174,7 +174,7 @@ export class Redemptions {
     o.redeemed = true
     tx.onUndo(() => { o.redeemed = false })
     ops.push(
-      { op: 'sql', sql: "UPDATE offers SET status = 'redeemed', redeemed_at = ?, receipt_id = ?, delivered_at = COALESCE(delivered_at, ?) WHERE offer_id = ?", params: [ctx.ts, ctx.receiptId ?? null, ctx.ts, o.offerId] },
+      { op: 'sql', sql: "UPDATE offers SET status = 'redeemed', code_enc = NULL, redeemed_at = ?, receipt_id = ?, delivered_at = COALESCE(delivered_at, ?) WHERE offer_id = ?", params: [ctx.ts, ctx.receiptId ?? null, ctx.ts, o.offerId] },
       outboxOp({ stream: 'crm', messageId: `offer-redeemed:${o.offerId}`, event: 'Offer Redeemed', userId: o.memberId, ts: ctx.ts, properties: { offerId: o.offerId, campaignId: o.campaignId, trigger: o.triggerKind, storeId: this.d.storeId, receiptId: ctx.receiptId ?? null, source: ctx.source } }),
       { op: 'sql', sql: 'UPDATE exposures SET redeemed = 1, converted_at = COALESCE(converted_at, ?) WHERE offer_id = ?', params: [ctx.ts, o.offerId] },
     )

@@ -64,7 +64,8 @@ export const memberRoutes: FastifyPluginAsync<{ services: GatewayServices }> = a
       if (closed) return
       if (!r.ok) {
         s.log.info({ reason: r.reason, ip: req.ip }, 'member socket refused')
-        socket.close(4401, 'unauthorized')
+        if (r.reason === 'revoked') socket.close(4403, 'member erased')
+        else socket.close(4401, 'unauthorized')
         return
       }
       memberId = r.memberId

@@ -17,6 +17,8 @@ import { pageRoutes } from './pages.js'
 import type { GatewayServices } from './services.js'
 import { MESSAGE_SCHEMAS } from '../contract/messages.js'
 
+const MAX_FRAME = 16 * 1024
+
 export interface HttpOptions { host: string; port: number; services: GatewayServices }
 
 export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
@@ -49,7 +51,15 @@ export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
   // every MQTT and WebSocket message of the contract, documented next to the HTTP API
   for (const [name, schema] of Object.entries(MESSAGE_SCHEMAS)) app.addSchema({ $id: name, ...schema })
   await app.register(swaggerUi, { routePrefix: '/docs' })
-  await app.register(websocket, { options: { maxPayload: 16 * 1024 } })
+  await app.register(websocket, {
+    options: { maxPayload: MAX_FRAME },
+    // a frame over the limit (or a broken client) is the client's problem: one warning line, no stack
+    errorHandler: (err, socket, req) => {
+      const tooBig = /max payload/i.test(err.message)
+      req.log.warn({ ip: req.ip, err: err.message }, tooBig ? `member app frame over ${MAX_FRAME / 1024} KiB: socket closed (1009)` : 'member socket failed')
+      socket.terminate()
+    },
+  })
 
   app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message: string }, req, reply) => {
     const code = err.statusCode ?? 500
@@ -85,6 +95,9 @@ export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
       by: (req) => req.caller?.name ?? 'unknown',
       role: (req) => req.caller?.role ?? null,
     }
+    // the token is checked before anything else, body parsing included: an unauthenticated request gets 401,
+    // never a schema error, and an upload from a stranger is not read (each route's role check runs next)
+    admin.addHook('onRequest', kit.viewer)
     for (const routes of s.adminRoutes) routes(admin.withTypeProvider<TypeBoxTypeProvider>() as unknown as AdminApp, kit)
   }, { prefix: '/v1/admin' })
   await app.register(memberRoutes, { services: s })

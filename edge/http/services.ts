@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/log.js'
 import type { Metrics } from '../core/metrics.js'
 import type { MemberHub } from '../delivery/hub.js'
-import type { MemberTokenVerifier } from '../delivery/jwt.js'
+import type { MemberAuth } from '../delivery/jwt.js'
 import type { AdminRoutes } from './admin/kit.js'
 
 export interface ReadyCheck { ok: boolean; detail: string }
@@ -38,7 +38,7 @@ export interface GatewayServices {
   log: Logger
   metrics: Metrics
   hub: MemberHub
-  memberTokens: MemberTokenVerifier
+  memberTokens: MemberAuth
   /** sha256(token) -> holder */
   adminTokens: Map<string, { name: string; role: Role }>
   ready(): Record<string, ReadyCheck>

@@ -67,7 +67,8 @@ export class Identity {
       affinities: m.affinities,
       demographics: m.demographics,
     }
-    this.members.set(m.memberId, { view, key: Buffer.from(m.key, 'hex') })
+    // the key computes the member's rpids: held only for members who consented to location (CONTRACT 5)
+    this.members.set(m.memberId, { view, key: m.consent.location ? Buffer.from(m.key, 'hex') : Buffer.alloc(0) })
     const pk = this.pseudonym(m.memberId)
     this.keyToMember.set(pk, m.memberId)
     this.memberToKey.set(m.memberId, pk)

@@ -68,4 +68,5 @@ PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;
 PRAGMA temp_store = MEMORY;
 PRAGMA wal_autocheckpoint = 2000;
+PRAGMA secure_delete = ON;
 `

@@ -261,6 +261,22 @@ CREATE TABLE assist_events (
 CREATE INDEX assist_events_request ON assist_events (request_id, id);
 `,
   },
+  {
+    version: 6,
+    name: 'personal data at rest',
+    sql: `
+-- members.body no longer holds the key: it is sealed here, and kept only with location consent
+ALTER TABLE members ADD COLUMN key_enc TEXT;
+-- offers.code now holds the keyed hash of the code; the code itself is sealed only while it may be re-sent
+ALTER TABLE offers ADD COLUMN code_enc TEXT;
+CREATE INDEX offers_code_enc ON offers (expires_at) WHERE code_enc IS NOT NULL;
+-- member tokens issued before a member's erasure stop working
+CREATE TABLE token_revocations (
+  member_hash TEXT PRIMARY KEY,
+  before INTEGER NOT NULL
+);
+`,
+  },
 ]
 
 export async function migrate(db: Db, now: number, migrations: Migration[] = MIGRATIONS): Promise<number[]> {

@@ -8,28 +8,39 @@ import type { IssuedOffer } from '../offers/engine.js'
 import type { ZoneEvent } from '../presence/types.js'
 import type { WriteOp } from './writer.js'
 import { outboxOp, type Store } from './store.js'
+import type { Vault } from './vault.js'
 
 // ---------- offers ----------
 
 export interface OfferRow {
-  offer_id: string; campaign_id: string; member_id: string; zone: string | null; trigger_kind: string; code: string
+  offer_id: string; campaign_id: string; member_id: string; zone: string | null; trigger_kind: string
+  /** keyed hash of the coupon code */
+  code: string
+  /** the code, sealed, while it may be re-sent */
+  code_enc: string | null
   title: string; body: string; day: string; issued_at: number; expires_at: number; status: string
   delivered_at: number | null; seen_at: number | null; dismissed_at: number | null; redeemed_at: number | null
   skus: string; value: number; receipt_id: string | null
 }
 
-export const rowToOffer = (r: OfferRow): IssuedOffer => ({
-  offerId: r.offer_id, campaignId: r.campaign_id, memberId: r.member_id, zone: r.zone ?? '', triggerKind: r.trigger_kind,
-  code: r.code, title: r.title, body: r.body, day: r.day, issuedAt: r.issued_at, expiresAt: r.expires_at,
-  skus: JSON.parse(r.skus ?? '[]') as string[], value: r.value ?? 0,
-})
+/** An offer as stored, its code unsealed (null when it may no longer be re-sent: redeemed, dismissed, expired). */
+export const rowToOffer = (r: OfferRow, vault: Vault): IssuedOffer | null => {
+  const code = vault.open(r.code_enc)
+  if (code === null) return null
+  return {
+    offerId: r.offer_id, campaignId: r.campaign_id, memberId: r.member_id, zone: r.zone ?? '', triggerKind: r.trigger_kind,
+    code, title: r.title, body: r.body, day: r.day, issuedAt: r.issued_at, expiresAt: r.expires_at,
+    skus: JSON.parse(r.skus ?? '[]') as string[], value: r.value ?? 0,
+  }
+}
 
-export function offerIssuedOps(o: IssuedOffer, storeId: string): WriteOp[] {
+/** The offer, its coupon stored as a keyed hash (for redemption) and sealed (for re-delivery), and its outbox row. */
+export function offerIssuedOps(o: IssuedOffer, storeId: string, vault: Vault): WriteOp[] {
   return [
     {
       op: 'insert', table: 'offers',
-      columns: ['offer_id', 'campaign_id', 'member_id', 'zone', 'trigger_kind', 'code', 'title', 'body', 'day', 'issued_at', 'expires_at', 'status', 'skus', 'value'],
-      row: [o.offerId, o.campaignId, o.memberId, o.zone, o.triggerKind, o.code, o.title, o.body, o.day, o.issuedAt, o.expiresAt, 'issued', JSON.stringify(o.skus), o.value],
+      columns: ['offer_id', 'campaign_id', 'member_id', 'zone', 'trigger_kind', 'code', 'code_enc', 'title', 'body', 'day', 'issued_at', 'expires_at', 'status', 'skus', 'value'],
+      row: [o.offerId, o.campaignId, o.memberId, o.zone, o.triggerKind, vault.codeHash(o.code), vault.seal(o.code), o.title, o.body, o.day, o.issuedAt, o.expiresAt, 'issued', JSON.stringify(o.skus), o.value],
     },
     outboxOp({
       stream: 'crm', messageId: `offer-issued:${o.offerId}`, event: 'Offer Issued', userId: o.memberId, ts: o.issuedAt,
@@ -50,7 +61,7 @@ export function offerSeenOps(offerId: string, memberId: string, now: number): Wr
 }
 
 export function offerDismissedOps(offerId: string, memberId: string, now: number): WriteOp[] {
-  return [{ op: 'sql', sql: "UPDATE offers SET status = CASE WHEN status = 'redeemed' THEN status ELSE 'dismissed' END, dismissed_at = COALESCE(dismissed_at, ?), delivered_at = COALESCE(delivered_at, ?) WHERE offer_id = ? AND member_id = ?", params: [now, now, offerId, memberId] }]
+  return [{ op: 'sql', sql: "UPDATE offers SET status = CASE WHEN status = 'redeemed' THEN status ELSE 'dismissed' END, code_enc = NULL, dismissed_at = COALESCE(dismissed_at, ?), delivered_at = COALESCE(delivered_at, ?) WHERE offer_id = ? AND member_id = ?", params: [now, now, offerId, memberId] }]
 }
 
 /**
@@ -126,19 +137,26 @@ export async function loadDevices(store: Store): Promise<Parameters<import('../i
 
 // ---------- members, campaigns, layout ----------
 
-export function memberUpsertOps(m: Member, source: string, now: number): WriteOp[] {
+/** A member: the body without its key; the key sealed, and only with location consent (CONTRACT section 5). */
+export function memberUpsertOps(m: Member, source: string, now: number, vault: Vault): WriteOp[] {
+  const { key, ...body } = m
   return [{
     op: 'sql',
-    sql: `INSERT INTO members (member_id, body, consent_offers, consent_location, source, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-          ON CONFLICT (member_id) DO UPDATE SET body = excluded.body, consent_offers = excluded.consent_offers,
+    sql: `INSERT INTO members (member_id, body, key_enc, consent_offers, consent_location, source, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (member_id) DO UPDATE SET body = excluded.body, key_enc = excluded.key_enc, consent_offers = excluded.consent_offers,
             consent_location = excluded.consent_location, source = excluded.source, updated_at = excluded.updated_at`,
-    params: [m.memberId, JSON.stringify(m), m.consent.offers ? 1 : 0, m.consent.location ? 1 : 0, source, now],
+    params: [m.memberId, JSON.stringify(body), m.consent.location && key ? vault.seal(key) : null, m.consent.offers ? 1 : 0, m.consent.location ? 1 : 0, source, now],
   }]
 }
+
+/** the meta key under which config seeding remembers a member's entry (hashed: no member id kept) */
+export const seedMemberKey = (memberHash: string): string => `seed:member:${memberHash}`
 
 /** Erasure: every record at the edge that names the member, in one transaction, plus a tombstone. */
 export function memberEraseOps(memberId: string, memberHash: string, pseudonym: string, now: number): WriteOp[] {
   return [
+    { op: 'sql', sql: 'DELETE FROM meta WHERE key = ? OR key = ?', params: [seedMemberKey(memberHash), `seed:member:${memberId}`] },
+    { op: 'sql', sql: 'INSERT OR REPLACE INTO token_revocations (member_hash, before) VALUES (?, ?)', params: [memberHash, now] },
     { op: 'sql', sql: 'DELETE FROM members WHERE member_id = ?', params: [memberId] },
     { op: 'sql', sql: 'DELETE FROM redemptions WHERE offer_id IN (SELECT offer_id FROM offers WHERE member_id = ?)', params: [memberId] },
     { op: 'sql', sql: 'DELETE FROM offers WHERE member_id = ?', params: [memberId] },
@@ -153,8 +171,9 @@ export function memberEraseOps(memberId: string, memberHash: string, pseudonym: 
   ]
 }
 
+/** Members with their keys unsealed (an empty key where none is kept: no location consent). */
 export async function loadMembers(store: Store): Promise<Member[]> {
-  return (await store.all<{ body: string }>('SELECT body FROM members ORDER BY member_id')).map((r) => JSON.parse(r.body) as Member)
+  return (await store.all<{ body: string; key_enc: string | null }>('SELECT body, key_enc FROM members ORDER BY member_id')).map((r) => ({ ...(JSON.parse(r.body) as Omit<Member, 'key'>), key: store.vault.open(r.key_enc) ?? '' }))
 }
 
 export async function isErased(store: Store, memberHash: string): Promise<boolean> {

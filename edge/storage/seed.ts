@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Campaign, Layout, Member } from '../contract/resources.js'
-import { campaignUpsertOps, isErased, layoutOps, loadCampaigns, loadLayout, loadMembers, memberUpsertOps } from './repos.js'
+import { campaignUpsertOps, isErased, layoutOps, loadCampaigns, loadLayout, loadMembers, memberUpsertOps, seedMemberKey } from './repos.js'
 import { metaOp, type Store } from './store.js'
 import type { WriteOp } from './writer.js'
 
@@ -36,9 +36,9 @@ export async function seedFromConfig(
   for (const m of cfg.members) {
     const h = hash(m)
     const inDb = dbMembers.has(m.memberId)
-    if (inDb && (await store.getMeta(`seed:member:${m.memberId}`)) === h) continue
+    if (inDb && (await store.getMeta(seedMemberKey(memberHash(m.memberId)))) === h) continue
     if (!inDb && (await isErased(store, memberHash(m.memberId)))) { applied.skippedErased++; continue }
-    ops.push(...memberUpsertOps(m, 'config', now), metaOp(`seed:member:${m.memberId}`, h))
+    ops.push(...memberUpsertOps(m, 'config', now, store.vault), metaOp(seedMemberKey(memberHash(m.memberId)), h))
     dbMembers.set(m.memberId, m)
     applied.members++
   }

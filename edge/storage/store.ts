@@ -3,10 +3,12 @@
  * connection. Repositories below build write ops (so a state change and its outbox row always travel in one
  * unit, hence one transaction) and run read queries.
  */
-import { mkdirSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { Db, PRAGMAS, type Param } from './db.js'
 import { migrate } from './migrations.js'
+import { Vault } from './vault.js'
+import { randomBytes } from 'node:crypto'
 import { WriteQueue, type InsertOp, type Unit, type WriteOp, type WriteQueueOptions } from './writer.js'
 
 export type OutboxStream = 'crm' | 'ops'
@@ -34,7 +36,13 @@ export function outboxOp(e: OutboxEvent): InsertOp {
   }
 }
 
-export interface StoreOptions extends WriteQueueOptions { now: number }
+export interface StoreOptions extends WriteQueueOptions {
+  now: number
+  /** 32 bytes: seals member keys and coupon codes (a random one when absent: tests, tools) */
+  storageKey?: Buffer
+  /** told of one-time maintenance (the first VACUUM of an old file) */
+  onNote?: (msg: string) => void
+}
 
 export class Store {
   private constructor(
@@ -44,12 +52,30 @@ export class Store {
     readonly queue: WriteQueue,
     /** outbox rows not yet sent, kept current in memory for the aisle_outbox_backlog gauge */
     public outboxBacklog: number,
+    readonly vault: Vault,
   ) {}
 
   static async open(file: string, opts: StoreOptions): Promise<Store> {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+    if (file !== ':memory:') {
+      // the data folder and the database are the gateway's alone: 0700 and 0600 (SQLite gives the WAL and
+      // shared-memory files the mode of the database)
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+      try { chmodSync(dirname(file), 0o700) } catch { /* not ours to change */ }
+      if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600))
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600)
+    }
     const writer = await Db.open(file)
     writer.configure(5000)
+    // freed pages are given back to the file system (incremental vacuum, after erasures and outbox drains)
+    const av = await writer.get<{ auto_vacuum: number }>('PRAGMA auto_vacuum')
+    if (av?.auto_vacuum !== 2) {
+      await writer.exec('PRAGMA auto_vacuum = INCREMENTAL')
+      const tables = await writer.get<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'")
+      if ((tables?.n ?? 0) > 0) {
+        opts.onNote?.('converting the database to incremental vacuum (once)')
+        await writer.exec('VACUUM')
+      }
+    }
     await writer.exec(PRAGMAS)
     const mode = await writer.get<{ journal_mode: string }>('PRAGMA journal_mode')
     if (file !== ':memory:' && mode?.journal_mode !== 'wal') throw new Error(`SQLite did not enter WAL mode (got ${mode?.journal_mode})`)
@@ -57,8 +83,25 @@ export class Store {
     const reader = file === ':memory:' ? writer : await Db.open(file, { readonly: true })
     if (reader !== writer) reader.configure(5000)
     const backlog = (await reader.get<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL'))?.n ?? 0
-    const store = new Store(file, writer, reader, new WriteQueue(writer, opts), backlog)
+    const store = new Store(file, writer, reader, new WriteQueue(writer, opts), backlog, new Vault(opts.storageKey ?? randomBytes(32)))
     return store
+  }
+
+  /**
+   * Give freed pages back and empty the write-ahead log, so that deleted rows (an erased member) survive
+   * neither in free pages (secure_delete zeroes them) nor in old WAL frames. Runs between write batches.
+   */
+  async compact(opts: { full?: boolean } = {}): Promise<void> {
+    await this.queue.exclusive(async (db) => {
+      // a full VACUUM rewrites every page (nothing of a deleted row survives, not even as a b-tree divider);
+      // on a large file the incremental one gives free pages back without stopping writes for long
+      await db.exec(opts.full ? 'VACUUM' : 'PRAGMA incremental_vacuum')
+      for (let i = 0; i < 5; i++) {
+        const r = await db.get<{ busy: number; log: number; checkpointed: number }>('PRAGMA wal_checkpoint(TRUNCATE)')
+        if (r?.busy === 0) return
+        await new Promise((res) => setTimeout(res, 20))
+      }
+    })
   }
 
   /** Submit one atomic unit; resolves once committed. Counts outbox rows for the backlog gauge. */
@@ -78,6 +121,12 @@ export class Store {
   async writeNow(unit: Unit): Promise<void> {
     await this.write(unit)
     await this.queue.flush()
+  }
+
+  /** bytes the database file takes (pages in use and free) */
+  async sizeBytes(): Promise<number> {
+    const r = await this.reader.get<{ n: number }>('SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()')
+    return r?.n ?? 0
   }
 
   all<T>(sql: string, params: readonly Param[] = []): Promise<T[]> { return this.reader.all<T>(sql, params) }

@@ -73,6 +73,19 @@ export class WriteQueue {
     this.closed = true
   }
 
+  /** Run `fn` on the writer connection between batches, outside any transaction (PRAGMAs, checkpoints). */
+  async exclusive<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    await this.flush()
+    const run = (async () => fn(this.db))()
+    this.running = run.then(() => {}, () => {})
+    try {
+      return await run
+    } finally {
+      this.running = null
+      if (this.queue.length > 0) this.schedule()
+    }
+  }
+
   private schedule(): void {
     if (this.scheduled || this.running) return
     this.scheduled = true

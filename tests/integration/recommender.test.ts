@@ -32,7 +32,7 @@ t.test('decisions are ranked by the model and recorded with its version and scor
   t.teardown(() => dev.endAsync())
   await heardFor(dev, { prefix: gw.prefix, scanner: 'scn-dairy', subject: (ts) => rpidAt(MEMBER_KEY, ts), clock, seconds: 12 })
   const d = await waitFor(async () => {
-    const r = await fetch(`${gw.httpUrl}/v1/admin/decisions?member=m-1`, { headers: { authorization: `Bearer ${TEST_VIEWER}` } })
+    const r = await fetch(`${gw.httpUrl}/v1/admin/decisions?member=m-1`, { headers: { authorization: `Bearer ${TEST_ADMIN}` } })
     const b = await r.json() as { decisions: { modelVersion: string | null; offerId: string | null; campaignId: string; considered: { campaignId: string; outcome: string; score?: number }[] }[] }
     return b.decisions[0]
   }, { what: 'a decision' })
@@ -121,7 +121,7 @@ t.test('without a model, offers fall back to rule priority and the reason is cou
   await heardFor(dev, { prefix: gw.prefix, scanner: 'scn-dairy', subject: (ts) => rpidAt(MEMBER_KEY, ts), clock, seconds: 12 })
   await waitFor(async () => sample(await scrape(gw.httpUrl), 'aisle_recommender_fallbacks_total', { reason: 'no-model' }) >= 1, { what: 'fallback counted' })
   const d = await waitFor(async () => {
-    const b = await (await fetch(`${gw.httpUrl}/v1/admin/decisions?member=m-1`, { headers: { authorization: `Bearer ${TEST_VIEWER}` } })).json() as { decisions: { modelVersion: string | null; fallback: string | null; offerId: string | null }[] }
+    const b = await (await fetch(`${gw.httpUrl}/v1/admin/decisions?member=m-1`, { headers: { authorization: `Bearer ${TEST_ADMIN}` } })).json() as { decisions: { modelVersion: string | null; fallback: string | null; offerId: string | null }[] }
     return b.decisions[0]
   }, { what: 'the decision recorded' })
   t.match(d, { modelVersion: null, fallback: 'no-model' })

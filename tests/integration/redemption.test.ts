@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { rpidAt, topics } from '../../edge/contract/index.js'
 import { ManualClock } from '../../edge/core/clock.js'
 import { CouponCodec } from '../../edge/offers/coupon.js'
-import { startTestGateway, MEMBER_KEY, OTHER_KEY, TEST_VIEWER, TEST_OPERATOR } from '../helpers/gateway.js'
+import { startTestGateway, MEMBER_KEY, OTHER_KEY, TEST_ADMIN, TEST_VIEWER, TEST_OPERATOR } from '../helpers/gateway.js'
 import { connect, publishJson } from '../helpers/mqtt.js'
 import { query } from '../helpers/db.js'
 import { scrape, sample } from '../helpers/metrics.js'
@@ -32,7 +32,7 @@ t.teardown(() => tg.close())
 const { gw } = tg
 const dev = await connect(`mqtt://127.0.0.1:${gw.mqttPort}`)
 t.teardown(() => dev.endAsync())
-const get = async (path: string) => (await fetch(`${gw.httpUrl}/v1/admin${path}`, { headers: { authorization: `Bearer ${TEST_VIEWER}` } })).json() as Promise<Record<string, unknown>>
+const get = async (path: string, token = TEST_VIEWER) => (await fetch(`${gw.httpUrl}/v1/admin${path}`, { headers: { authorization: `Bearer ${token}` } })).json() as Promise<Record<string, unknown>>
 const refusals = async (reason: string) => sample(await scrape(gw.httpUrl), 'aisle_coupon_refusals_total', { reason })
 async function dwellAtFridge(key: string): Promise<void> {
   const t0 = clock.now()
@@ -91,7 +91,7 @@ t.test('holdout members are recorded, not sent; figures show uplift', async (t) 
   await other.opened
   t.teardown(() => other.close())
   await dwellAtFridge(OTHER_KEY)
-  const d = await waitFor(async () => ((await get('/decisions?member=m-2'))['decisions'] as { considered: { outcome: string }[]; offerId: string | null }[])[0], { what: 'holdout decision' })
+  const d = await waitFor(async () => ((await get('/decisions?member=m-2', TEST_ADMIN))['decisions'] as { considered: { outcome: string }[]; offerId: string | null }[])[0], { what: 'holdout decision' })
   t.equal(d.offerId, null)
   t.equal(d.considered[0]?.outcome, 'holdout')
   t.same(other.frames.filter((f) => (f as { type: string }).type === 'offer'), [], 'nothing sent')
@@ -117,7 +117,7 @@ t.test('stock feed: an out-of-stock SKU is not offered', async (t) => {
   await waitFor(async () => ((await get('/stock'))['items'] as { sku: string; level: number }[]).filter((i) => i.level === 0).length === 2, { what: 'stock levels' })
   await dwellAtFridge(MEMBER_KEY)
   const d = await waitFor(async () => {
-    const list = (await get('/decisions?member=m-1'))['decisions'] as { ts: string; considered: { outcome: string }[] }[]
+    const list = (await get('/decisions?member=m-1', TEST_ADMIN))['decisions'] as { ts: string; considered: { outcome: string }[] }[]
     return list.find((x) => Date.parse(x.ts) >= clock.now() - 5000)
   }, { what: 'decision' })
   t.same(d.considered.map((c) => c.outcome), ['out-of-stock'])

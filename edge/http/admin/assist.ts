@@ -37,7 +37,7 @@ const view = (r: Row) => {
 
 export const assistRoutes = ({ service: s, clock }: AssistPort): AdminRoutes => (app, k) => {
   app.get('/assist', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: {
       tags: ['admin'], security, summary: 'call-for-service requests (newest first) and the clerks\' bands (role viewer)',
       querystring: Type.Object({
@@ -61,7 +61,7 @@ export const assistRoutes = ({ service: s, clock }: AssistPort): AdminRoutes => 
   })
 
   app.get('/assist/figures', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: {
       tags: ['admin'], security, summary: 'seconds from the call to accept, to arrive and to done: overall, per zone, per clerk and per store-local hour (role viewer)',
       querystring: Type.Object({ since: Type.Optional(Type.String({ format: 'date-time', description: 'default: 24 hours ago' })), until: Type.Optional(Type.String({ format: 'date-time' })) }),
@@ -75,7 +75,7 @@ export const assistRoutes = ({ service: s, clock }: AssistPort): AdminRoutes => 
   })
 
   app.get('/assist/:id', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: {
       tags: ['admin'], security, summary: 'one request with every step it went through (role viewer)',
       params: RequestId,
@@ -89,7 +89,7 @@ export const assistRoutes = ({ service: s, clock }: AssistPort): AdminRoutes => 
   })
 
   app.post('/assist/:id/cancel', {
-    preHandler: k.operator,
+    onRequest: k.operator,
     schema: {
       tags: ['admin'], security, summary: 'cancel an open request; its clerk is told (role operator)',
       params: RequestId,

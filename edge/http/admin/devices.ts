@@ -13,7 +13,7 @@ const DeviceItem = Type.Object({
 
 export const deviceRoutes = (p: DevicesPort): AdminRoutes => (app, k) => {
   app.get('/devices', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: { tags: ['admin'], security, summary: 'every device seen (role viewer)', response: { 200: Type.Object({ devices: Type.Array(DeviceItem) }), ...errors } },
   }, async () => ({ devices: p.list() }))
 }

@@ -11,6 +11,7 @@ import type { Caller } from '../auth.js'
 export type AdminApp = FastifyInstance<any, any, any, any, TypeBoxTypeProvider> // eslint-disable-line @typescript-eslint/no-explicit-any
 export type PreHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<void>
 
+/** Role checks are `onRequest` hooks: they run before the body is parsed (use them as `onRequest: k.operator`). */
 export interface AdminKit {
   viewer: PreHandler
   operator: PreHandler

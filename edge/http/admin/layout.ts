@@ -10,12 +10,12 @@ export interface LayoutPort {
 
 export const layoutRoutes = (p: LayoutPort): AdminRoutes => (app, k) => {
   app.get('/layout', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: { tags: ['admin'], security, summary: 'zones and anchors (role viewer)', response: { 200: Layout, ...errors } },
   }, async () => p.get())
 
   app.put('/layout', {
-    preHandler: k.admin,
+    onRequest: k.admin,
     schema: { tags: ['admin'], security, summary: 'replace zones and anchors; presence restarts on the new layout (role admin)', body: Layout, response: { 200: Layout, ...errors } },
   }, async (req, reply) => {
     const problems = await p.replace(req.body as Layout, k.by(req))

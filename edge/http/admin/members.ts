@@ -15,12 +15,12 @@ const Result = Type.Object({ memberId: Type.String(), result: Type.String() })
 
 export const memberRoutes = (p: MembersPort): AdminRoutes => (app, k) => {
   app.get('/members', {
-    preHandler: k.admin,
+    onRequest: k.admin,
     schema: { tags: ['admin'], security, summary: 'members known at the edge, without keys (role admin)', response: { 200: Type.Object({ members: Type.Array(MemberItem) }), ...errors } },
   }, async () => ({ members: await p.list() }))
 
   app.put('/members/:memberId', {
-    preHandler: k.admin,
+    onRequest: k.admin,
     schema: { tags: ['admin'], security, summary: 'create or replace a member (role admin)', params: Type.Object({ memberId: MemberId }), body: Member, response: { 200: Result, 201: Result, ...errors } },
   }, async (req, reply) => {
     const body = req.body as Member
@@ -31,7 +31,7 @@ export const memberRoutes = (p: MembersPort): AdminRoutes => (app, k) => {
   })
 
   app.delete('/members/:memberId', {
-    preHandler: k.admin,
+    onRequest: k.admin,
     schema: { tags: ['admin'], security, summary: 'erase a member: every record naming them at the edge (role admin)', params: Type.Object({ memberId: MemberId }), response: { 200: Result, ...errors } },
   }, async (req, reply) => {
     const { memberId } = req.params as { memberId: string }

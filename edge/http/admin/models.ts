@@ -23,16 +23,16 @@ const Swap = Type.Object({ version: Type.String() })
 const ModelName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$' })
 
 export const modelRoutes = (p: ModelsPort): AdminRoutes => (app, k) => {
-  app.get('/models', { preHandler: k.viewer, schema: { tags: ['admin'], security, summary: 'the active recommender model, the previous one and those available (role viewer)', response: { 200: ModelState, ...errors } } }, async () => p.state())
+  app.get('/models', { onRequest: k.viewer, schema: { tags: ['admin'], security, summary: 'the active recommender model, the previous one and those available (role viewer)', response: { 200: ModelState, ...errors } } }, async () => p.state())
   app.post('/models/activate', {
-    preHandler: k.admin,
+    onRequest: k.admin,
     schema: { tags: ['admin'], security, summary: 'load a model from the manifest and swap it in; the working model stays if it is refused (role admin)', body: Type.Object({ name: ModelName }, { additionalProperties: false }), response: { 200: Swap, ...errors } },
   }, async (req, reply) => {
     const r = await p.activate((req.body as { name: string }).name)
     return r.ok ? { version: r.version } : reply.code(400).send(badRequest(r.error))
   })
   app.post('/models/rollback', {
-    preHandler: k.admin,
+    onRequest: k.admin,
     schema: { tags: ['admin'], security, summary: 'go back to the previous model (role admin)', response: { 200: Swap, ...errors } },
   }, async (_req, reply) => {
     const r = await p.rollback()
@@ -41,7 +41,7 @@ export const modelRoutes = (p: ModelsPort): AdminRoutes => (app, k) => {
   app.register(async (raw) => {
     raw.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: 32 * 1024 * 1024 }, (_req, body, done) => done(null, body))
     raw.withTypeProvider<TypeBoxTypeProvider>().put('/models/:name', {
-      preHandler: k.admin,
+      onRequest: k.admin,
       schema: {
         tags: ['admin'], security, summary: 'upload an ONNX model (application/octet-stream) with its SHA-256; checked, stored and swapped in (role admin)',
         params: Type.Object({ name: ModelName }),

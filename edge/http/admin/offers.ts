@@ -11,7 +11,8 @@ export interface OffersPort {
     upsert(c: Campaign, by: string): Promise<{ result: 'created' | 'updated' } | { problems: ProblemList }>
     retire(id: string, by: string): Promise<boolean>
   }
-  decisions(q: { member?: string | undefined; campaign?: string | undefined; limit: number }): Promise<DecisionView[]>
+  /** `reveal`: member ids as they are (role admin); otherwise members appear, and are filtered, by pseudonym */
+  decisions(q: { member?: string | undefined; campaign?: string | undefined; limit: number }, reveal: boolean): Promise<DecisionView[] | { refused: string }>
   figures(campaignId?: string): Promise<CampaignFigures[]>
   stock: {
     list(): { sku: string; level: number | null; price: number | null; updatedAt: string }[]
@@ -37,12 +38,12 @@ const StockItem = Type.Object({ sku: Type.String(), level: Type.Union([Type.Numb
 
 export const offerRoutes = (p: OffersPort): AdminRoutes => (app, k) => {
   app.get('/campaigns', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: { tags: ['admin'], security, summary: 'campaigns (role viewer)', querystring: Type.Object({ retired: Type.Boolean({ default: false }) }), response: { 200: Type.Object({ campaigns: Type.Array(CampaignItem) }), ...errors } },
   }, async (req) => ({ campaigns: await p.campaigns.list((req.query as { retired: boolean }).retired) }))
 
   app.put('/campaigns/:id', {
-    preHandler: k.operator,
+    onRequest: k.operator,
     schema: { tags: ['admin'], security, summary: 'create or replace a campaign (role operator)', params: Type.Object({ id: CampaignId }), body: Campaign, response: { 200: IdResult, 201: IdResult, ...errors } },
   }, async (req, reply) => {
     const body = req.body as Campaign
@@ -54,7 +55,7 @@ export const offerRoutes = (p: OffersPort): AdminRoutes => (app, k) => {
   })
 
   app.delete('/campaigns/:id', {
-    preHandler: k.operator,
+    onRequest: k.operator,
     schema: { tags: ['admin'], security, summary: 'retire a campaign: no new offers; issued coupons stay valid (role operator)', params: Type.Object({ id: CampaignId }), response: { 200: IdResult, ...errors } },
   }, async (req, reply) => {
     const { id } = req.params as { id: string }
@@ -63,22 +64,26 @@ export const offerRoutes = (p: OffersPort): AdminRoutes => (app, k) => {
   })
 
   app.get('/decisions', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: {
-      tags: ['admin'], security, summary: 'offer decisions with their reasons, newest first (role viewer)',
+      tags: ['admin'], security, summary: 'offer decisions with their reasons, newest first (role viewer; members by pseudonym below role admin)',
       querystring: Type.Object({ member: Type.Optional(MemberId), campaign: Type.Optional(CampaignId), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }),
       response: { 200: Type.Object({ decisions: Type.Array(DecisionItem) }), ...errors },
     },
-  }, async (req) => ({ decisions: await p.decisions(req.query as { limit: number }) }))
+  }, async (req, reply) => {
+    const r = await p.decisions(req.query as { limit: number }, k.role(req) === 'admin')
+    if ('refused' in r) return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: r.refused })
+    return { decisions: r }
+  })
 
   app.get('/figures', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: { tags: ['admin'], security, summary: 'per campaign: issued, delivered, seen, redeemed, redemption rate, uplift against the holdout group (role viewer)', querystring: Type.Object({ campaign: Type.Optional(CampaignId) }), response: { 200: Type.Object({ campaigns: Type.Array(Figures) }), ...errors } },
   }, async (req) => ({ campaigns: await p.figures((req.query as { campaign?: string }).campaign) }))
 
-  app.get('/stock', { preHandler: k.viewer, schema: { tags: ['admin'], security, summary: 'stock levels and prices as the gateway knows them (role viewer)', response: { 200: Type.Object({ items: Type.Array(StockItem) }), ...errors } } }, async () => ({ items: p.stock.list() }))
+  app.get('/stock', { onRequest: k.viewer, schema: { tags: ['admin'], security, summary: 'stock levels and prices as the gateway knows them (role viewer)', response: { 200: Type.Object({ items: Type.Array(StockItem) }), ...errors } } }, async () => ({ items: p.stock.list() }))
   app.put('/stock', {
-    preHandler: k.operator,
+    onRequest: k.operator,
     schema: {
       tags: ['admin'], security, summary: 'set stock levels (a stock feed); an SKU at 0 or below is never offered (role operator)',
       body: Type.Object({ items: Type.Array(Type.Object({ sku: Type.String({ minLength: 1, maxLength: 64 }), level: Type.Number({ minimum: -1_000_000, maximum: 1_000_000 }) }, { additionalProperties: false }), { minItems: 1, maxItems: 10_000 }) }, { additionalProperties: false }),

@@ -16,13 +16,13 @@ const Check = Type.Object({ zones: Type.Array(Type.Object({ zone: Type.String(),
 
 export const presenceRoutes = (p: PresencePort): AdminRoutes => (app, k) => {
   app.get('/presence', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: { tags: ['admin'], security, summary: 'tracked subjects, pseudonymous (role viewer)', response: { 200: Type.Object({ subjects: Type.Array(PresenceItem) }), ...errors } },
   }, async () => ({ subjects: p.list() }))
 
   // ---- calibration (store IT walks each zone with a tag; CONTRACT is silent, see README)
   app.get('/calibration', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: {
       tags: ['admin'], security, summary: 'calibration sessions, samples per zone and the active fingerprint model (role viewer)',
       response: { 200: Type.Object({ sessions: Type.Array(Session), samples: Type.Record(Type.String(), Type.Integer()), model: Type.Union([Type.Null(), Type.Object({ builtAt: Type.String(), zones: Type.Array(Type.String()), anchors: Type.Integer(), fingerprints: Type.Integer(), check: Check })]) }), ...errors },
@@ -30,7 +30,7 @@ export const presenceRoutes = (p: PresencePort): AdminRoutes => (app, k) => {
   }, async () => p.calibration.status())
 
   app.post('/calibration/sessions', {
-    preHandler: k.operator,
+    onRequest: k.operator,
     schema: {
       tags: ['admin'], security, summary: 'record fingerprints of a tag or phone walked around a zone (role operator)',
       body: Type.Object({
@@ -51,7 +51,7 @@ export const presenceRoutes = (p: PresencePort): AdminRoutes => (app, k) => {
   })
 
   app.delete('/calibration/sessions/:id', {
-    preHandler: k.operator,
+    onRequest: k.operator,
     schema: { tags: ['admin'], security, summary: 'stop a recording session early (role operator)', params: Type.Object({ id: Type.Integer({ minimum: 1 }) }), response: { 200: Type.Object({ id: Type.Integer(), result: Type.String() }), ...errors } },
   }, async (req, reply) => {
     const { id } = req.params as { id: number }
@@ -60,7 +60,7 @@ export const presenceRoutes = (p: PresencePort): AdminRoutes => (app, k) => {
   })
 
   app.post('/calibration/build', {
-    preHandler: k.operator,
+    onRequest: k.operator,
     schema: {
       tags: ['admin'], security, summary: 'check the fingerprints and make them the active model (role operator)',
       response: { 200: Type.Object({ zones: Type.Array(Type.String()), fingerprints: Type.Integer(), check: Check }), 400: Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String(), check: Type.Optional(Check) }), 401: ErrorBody, 403: ErrorBody },
@@ -72,7 +72,7 @@ export const presenceRoutes = (p: PresencePort): AdminRoutes => (app, k) => {
   })
 
   app.delete('/calibration/samples', {
-    preHandler: k.operator,
+    onRequest: k.operator,
     schema: { tags: ['admin'], security, summary: 'delete calibration samples, of one zone or all (role operator)', querystring: Type.Object({ zone: Type.Optional(ZoneId) }), response: { 200: Type.Object({ deleted: Type.Integer() }), ...errors } },
   }, async (req) => ({ deleted: await p.calibration.deleteSamples((req.query as { zone?: string }).zone) }))
 }

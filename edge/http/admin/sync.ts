@@ -9,7 +9,7 @@ const SyncBody = Type.Object({ backlog: Type.Integer(), oldestAgeSeconds: Type.U
 
 export const syncRoutes = (p: SyncPort): AdminRoutes => (app, k) => {
   app.get('/sync', {
-    preHandler: k.viewer,
+    onRequest: k.viewer,
     schema: { tags: ['admin'], security, summary: 'outbox backlog and CRM sync state (role viewer)', response: { 200: SyncBody, ...errors } },
   }, async () => p.view())
 }
