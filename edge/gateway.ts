@@ -18,6 +18,7 @@ import { loadOrCreateSecrets, type Secrets } from './core/secrets.js'
 import { AssistFeature } from './features/assist.js'
 import { DeadLettersFeature } from './features/dead-letters.js'
 import { DeliveryFeature } from './features/delivery.js'
+import { DeviceIdentityFeature } from './features/device-identity.js'
 import { DevicesFeature } from './features/devices.js'
 import type { Feature, GatewayContext, GatewayEvents } from './features/feature.js'
 import { IngestFeature } from './features/ingest.js'
@@ -34,7 +35,7 @@ import { NO_TOKENS, sha256Hex } from './http/auth.js'
 import type { ReadyCheck } from './http/services.js'
 import { EmbeddedBroker } from './mqtt/embedded.js'
 import { ExternalBroker } from './mqtt/external.js'
-import type { MqttPort } from './mqtt/port.js'
+import type { MqttPort, WillMessage } from './mqtt/port.js'
 import { sealPersonalData } from './storage/privacy.js'
 import { seedFromConfig } from './storage/seed.js'
 import { Store } from './storage/store.js'
@@ -133,12 +134,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const statusTopic = topics.gatewayStatus(prefix)
     const statusPayload = (online: boolean) => JSON.stringify({ online, version: ver, ts: clock.now() } satisfies GatewayStatus)
     const will = { topic: statusTopic, payload: statusPayload(false), qos: 1 as const, retain: true }
-    const mqtt: MqttPort = o.mqtt ?? (config.mqtt.url
-      ? new ExternalBroker({ url: config.mqtt.url, clientId: config.mqtt.clientId ?? `aisle-edge-${storeId}`, username: config.mqtt.username, password: config.mqtt.password, will, birth: { ...will, payload: statusPayload(true) }, log })
-      : new EmbeddedBroker({ host: config.mqtt.embedded.host, port: config.mqtt.embedded.port, reservedPrefixes: [`${prefix}/gateway/`, `${prefix}/events/`], will, log }))
+    let mqtt: MqttPort | null = o.mqtt ?? null
     const ctx: GatewayContext = {
       config, clock, log, store, bus, metrics: m, secrets, storeId, prefix, version: ver,
       publish: (topic, payload, qos = 0, retain = false) => {
+        if (!mqtt) return
         mqtt.publish(topic, JSON.stringify(payload), { qos, retain }).catch((err) => log.debug({ err: (err as Error).message, topic }, 'publish failed'))
       },
     }
@@ -148,6 +148,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     if (seeded.applied.skippedErased) log.info({ count: seeded.applied.skippedErased }, 'members in config were erased earlier and are not re-created')
     const storage = new StorageFeature(ctx)
     const layout = new LayoutFeature(ctx, seeded.layout)
+    const deviceIdentity = await DeviceIdentityFeature.create(ctx, layout)
+    if (!mqtt) mqtt = makeBroker(config, prefix, will, statusPayload(true), log, deviceIdentity, m)
     const members = new MembersFeature(ctx, seeded.members)
     const devices = await DevicesFeature.create(ctx, layout)
     const deadLetters = new DeadLettersFeature(ctx, members)
@@ -157,15 +159,16 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const offers = await OffersFeature.create(ctx, { layout, members, recommender }, seeded.campaigns)
     const assist = await AssistFeature.create(ctx, { layout, members, presence, delivery })
     const sync = new SyncFeature(ctx)
-    const ingest = new IngestFeature(ctx, mqtt, { devices, layout })
-    features.push(storage, layout, members, devices, deadLetters, recommender, delivery, presence, offers, assist, sync, ingest)
+    const broker: MqttPort = mqtt
+    const ingest = new IngestFeature(ctx, broker, { devices, layout })
+    features.push(storage, layout, deviceIdentity, members, devices, deadLetters, recommender, delivery, presence, offers, assist, sync, ingest)
     stopping.push(async () => { for (const f of [...features].reverse()) await stopQuietly(f, log) })
 
     // ---- the broker: ingest takes messages before any device can send one
     await ingest.subscribe()
     if (!o.mqtt) {
-      await mqtt.start().catch((err) => { throw listenError(err, 'MQTT broker', config.mqtt.embedded.host, config.mqtt.embedded.port, 'AISLE_MQTT_PORT') })
-      stopping.push(() => mqtt.stop())
+      await broker.start().catch((err) => { throw listenError(err, 'MQTT broker', config.mqtt.embedded.host, config.mqtt.embedded.port, 'AISLE_MQTT_PORT') })
+      stopping.push(() => broker.stop())
     }
     ctx.publish(statusTopic, JSON.parse(statusPayload(true)), 1, true)
     for (const f of features) await f.start?.()
@@ -211,13 +214,13 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host
     const httpUrl = config.http.publicUrl ?? `http://${shownHost}:${httpPort}`
 
-    log.info({ http: httpUrl, mqtt: mqtt.displayUrl, prefix, db: dbFile, members: members.identity.size, campaigns: offers.engine.listCampaigns().length, zones: layout.layout.zones.length, features: features.map((f) => f.name) }, 'gateway started')
+    log.info({ http: httpUrl, mqtt: broker.displayUrl, prefix, db: dbFile, members: members.identity.size, campaigns: offers.engine.listCampaigns().length, zones: layout.layout.zones.length, features: features.map((f) => f.name) }, 'gateway started')
 
     let stopped = false
     return {
       config, httpUrl, httpPort, prefix, dbFile, secrets, log, bus, store,
-      mqttUrl: mqtt.displayUrl,
-      mqttPort: mqtt instanceof EmbeddedBroker ? mqtt.port : null,
+      mqttUrl: broker.displayUrl,
+      mqttPort: broker instanceof EmbeddedBroker ? broker.port : null,
       demoAdminToken: o.demo ? secrets.demoAdminToken : null,
       memberToken: (memberId, ttl) => d.memberToken(memberId, ttl),
       flush: () => store.queue.flush(),
@@ -234,6 +237,23 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     await runStops(stopping, log)
     throw err
   }
+}
+
+/** The broker of the config: an external one (Mosquitto, EMQX), or the embedded aedes with device identity (CONTRACT 7a). */
+function makeBroker(config: Config, prefix: string, will: WillMessage, birth: string, log: Logger, identity: DeviceIdentityFeature, m: Metrics): MqttPort {
+  if (config.mqtt.url) {
+    return new ExternalBroker({ url: config.mqtt.url, clientId: config.mqtt.clientId ?? `aisle-edge-${config.store.id}`, username: config.mqtt.username, password: config.mqtt.password, will, birth: { ...will, payload: birth }, log })
+  }
+  const e = config.mqtt.embedded
+  const broker = new EmbeddedBroker({
+    host: e.host, port: e.port, plain: e.plain, tls: e.tls, reservedPrefixes: [`${prefix}/gateway/`, `${prefix}/events/`], will, log,
+    auth: identity.auth,
+    limits: { ...e.limits, connectTimeoutMs: e.limits.connectTimeoutSeconds * 1000 },
+    onRefused: (reason) => m.mqttRefusals.inc([reason]),
+  })
+  identity.attach(broker)
+  m.mqttConnections = () => broker.connections
+  return broker
 }
 
 /** A start-up failure with a message for people (one line, what to do). */

@@ -11,6 +11,7 @@ import { createLogger } from './core/log.js'
 import { startGateway, type Gateway } from './gateway.js'
 import { sha256Hex } from './http/auth.js'
 import { runSimulator, type RunningSimulator } from '../devices/simulator/runner.js'
+import { adminProvision } from '../devices/simulator/device-pool.js'
 
 const USAGE = `usage:
   aisle-edge [--config <file>] [--demo]   start the gateway
@@ -68,9 +69,15 @@ async function main(argv: string[]): Promise<number> {
     process.exit(1)
   }
 
+  // the simulator registers its devices with the gateway as store IT would (CONTRACT 7a)
+  const adminToken = gw.demoAdminToken ?? envAdminToken
+  const provision = adminToken ? adminProvision(`http://127.0.0.1:${gw.httpPort}`, adminToken) : undefined
   let sim: RunningSimulator | null = null
-  if (config.simulator.enabled) {
+  if (config.simulator.enabled && !provision && !config.mqtt.allowAnonymous) {
+    log.warn('the store simulator needs an admin token to register its devices (AISLE_ADMIN_TOKEN), or AISLE_MQTT_ANONYMOUS=on: not started')
+  } else if (config.simulator.enabled) {
     sim = await runSimulator({
+      provision,
       mqttUrl: config.mqtt.url ?? `mqtt://127.0.0.1:${gw.mqttPort}`,
       httpUrl: `http://127.0.0.1:${gw.httpPort}`,
       prefix: gw.prefix,
@@ -97,9 +104,28 @@ async function main(argv: string[]): Promise<number> {
   ]
   if (demoMember && config.member.jwt.alg === 'HS256') lines.push(`  member app:   ${gw.httpUrl}/app?token=${await gw.memberToken(demoMember.memberId)}   (member ${demoMember.memberId})`)
   else lines.push(`  member app:   ${gw.httpUrl}/app`)
-  if (gw.demoAdminToken) lines.push(`  admin token:  ${gw.demoAdminToken}   (curl -H "Authorization: Bearer <token>" ${gw.httpUrl}/v1/admin/presence)`)
+  if (gw.demoAdminToken) lines.push(`  admin token:  ${gw.demoAdminToken}`)
   if (sim) lines.push(`  simulator:    ${config.simulator.shoppers} shoppers walking the store; the first member reaches the dairy fridge in about 30 s`)
   if (sim?.crew) lines.push(`                ${config.simulator.clerks} clerks with call bands; customers press call buttons (about ${config.simulator.callsPerHour} an hour, the first after 45 s)`)
+  if (demo && provision) {
+    // things to try, with this run's own ports and a device of each kind they need (CONTRACT 7a)
+    const [observer, scanner] = await Promise.all([provision('demo-observer', 'observer'), provision('demo-try-scanner', 'scanner')]).catch(() => [null, null])
+    const u = new URL(gw.mqttUrl)
+    const mq = `-h ${u.hostname} -p ${u.port || 1883}`
+    lines.push(
+      '  try it:',
+      `    export T=${gw.demoAdminToken} H=${gw.httpUrl}`,
+      '    curl -s -H "Authorization: Bearer $T" $H/v1/admin/presence          # who is where (pseudonymous)',
+      '    curl -s -H "Authorization: Bearer $T" $H/v1/admin/devices           # every device seen',
+    )
+    if (observer && scanner) {
+      lines.push(
+        `    npx mqtt sub ${mq} -u demo-observer -P ${observer} -t '${gw.prefix}/events/#' -v   # dwell and offer events`,
+        `    npx mqtt pub ${mq} -u demo-try-scanner -P ${scanner} -t ${gw.prefix}/ble/demo-try-scanner -m '{"rssi": 12}'   # a bad message`,
+        '    curl -s -H "Authorization: Bearer $T" "$H/v1/admin/dead-letters?limit=5"   # ... counted and dead-lettered',
+      )
+    }
+  }
   if (gw.adminTokenCount === 0) lines.push('  admin API:    no admin token configured: set AISLE_ADMIN_TOKEN=<a long random token> and restart (or admin.tokens, see `aisle-edge hash-token`)')
   for (const [name, c] of Object.entries(gw.ready())) if (!c.ok) lines.push(`  not ready:    ${name}: ${c.detail}`)
   lines.push('  Ctrl-C stops it.', '')

@@ -76,6 +76,9 @@ export class ClerkCrew {
     })
   }
 
+  /** The bands' device ids. */
+  bands(): string[] { return this.clerks.map((c) => c.spec.band) }
+
   /** The bands as BLE subjects, for the scanners. */
   subjects(): { id: string; pos: Point }[] {
     return this.clerks.map((c) => ({ id: `band:${c.spec.band}`, pos: c.pos }))

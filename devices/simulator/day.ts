@@ -21,7 +21,7 @@ import { Db } from '../../edge/storage/db.js'
 import { simlogInteractions } from '../../models/adapters/simlog.js'
 import { writeInteractions } from '../../models/interactions.js'
 import { runTraining } from '../../models/train/cli.js'
-import mqtt from 'mqtt'
+import { DevicePool, adminProvision } from './device-pool.js'
 import { SimMemberApp } from './member-app.js'
 import { offerLog } from './offer-log.js'
 import { population, redeemProbability, type Habits, type SimShopper } from './population.js'
@@ -38,6 +38,9 @@ const SKUS: Record<string, Item[]> = {
 }
 
 /** The store's campaigns: several per zone, so that choosing among them matters. */
+/** the admin token the simulation registers its devices with (the gateway is its own, in-process) */
+const SIM_ADMIN = `sim-${process.pid}-admin-token`
+
 export function dayCampaigns(): Campaign[] {
   const c = (id: string, zone: string, category: string, skus: string[], discount: Campaign['offer']['discount'], seconds = 10, priority = 0): Campaign => ({
     id, title: id, trigger: { kind: 'dwell', zone, seconds }, offer: { category, skus, discount }, limits: { perMemberPerDay: 1 }, validMinutes: 45, priority,
@@ -127,7 +130,7 @@ export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: 
       log: { level: 'silent' },
     }) as Record<string, unknown>,
   })
-  const gw: Gateway = await startGateway({ config, clock, log: createLogger({ level: 'silent' }) })
+  const gw: Gateway = await startGateway({ config, clock, log: createLogger({ level: 'silent' }), envAdminToken: SIM_ADMIN })
   const rng = new Rng(o.seed)
   // arrivals: each member comes with the chance their habits give, around their favourite hour
   const schedule: Arrival<Habits>[] = []
@@ -140,9 +143,8 @@ export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: 
   schedule.sort((a, b) => a.at - b.at)
   const campaigns = new Map(o.campaigns.map((c) => [c.id, c]))
   const sim = new StoreSimulator({ prefix: gw.prefix, layout: o.layout, members: [], shoppers: 0, seed: o.seed + 1, schedule, behaviour: behaviour(campaigns, o.timeZone) as ShopperBehaviour }, o.start)
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, { reconnectPeriod: 0 })
-  // no Nagle: each virtual second waits for its messages' acknowledgements
-  ;(client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true)
+  // the store's devices, registered through the admin API and each on its own connection (CONTRACT 7a)
+  const pool = new DevicePool({ mqttUrl: `mqtt://127.0.0.1:${gw.mqttPort}`, prefix: gw.prefix, provision: adminProvision(gw.httpUrl, SIM_ADMIN), reconnect: false })
   const apps = o.people.filter((p) => p.member.consent.offers && p.member.consent.location).map((p) => new SimMemberApp({ httpUrl: gw.httpUrl, memberId: p.member.memberId, token: () => gw.memberToken(p.member.memberId, 48 * 3600), onOffer: (id, offer) => sim.offerReceived(id, offer) }))
   await Promise.all(apps.map((a) => a.start()))
   try {
@@ -150,7 +152,7 @@ export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: 
     for (let now = o.start; now <= end; now += 1000) {
       clock.set(now)
       const msgs = sim.step(now)
-      if (msgs.length) await Promise.all(msgs.map((m) => client.publishAsync(m.topic, JSON.stringify(m.payload), { qos: 1 })))
+      if (msgs.length) await Promise.all(msgs.map((m) => pool.publish(m.topic, m.payload, 1)))
       // let decisions and deliveries of this second settle
       await new Promise((r) => setImmediate(r))
     }
@@ -158,7 +160,7 @@ export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: 
     await gw.flush()
   } finally {
     for (const a of apps) a.stop()
-    await client.endAsync()
+    await pool.stop()
   }
   const db = await Db.open(gw.dbFile, { readonly: true })
   const offers = (await db.get<{ issued: number; delivered: number; redeemed: number; members: number }>("SELECT COUNT(*) AS issued, SUM(delivered_at IS NOT NULL) AS delivered, SUM(status = 'redeemed') AS redeemed, COUNT(DISTINCT member_id) AS members FROM offers"))!

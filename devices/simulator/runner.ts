@@ -2,10 +2,10 @@
  * Runs the store simulator in real time against a gateway, as real devices would: an MQTT connection for
  * the scanners, POS lanes and handhelds, and a WebSocket member app for each member who uses the app.
  */
-import mqtt from 'mqtt'
 import type { Layout } from '../../edge/contract/resources.js'
 import { topics } from '../../edge/contract/topics.js'
 import { ClerkCrew } from './clerks.js'
+import { DevicePool, type Provision } from './device-pool.js'
 import { SimMemberApp } from './member-app.js'
 import { Rng } from './rng.js'
 import { StoreSimulator, type SimMember } from './store-sim.js'
@@ -26,36 +26,35 @@ export interface RunnerOptions {
   clerks?: number
   /** customers pressing the layout's call buttons */
   callsPerHour?: number
-  /** MQTT credentials of the simulated devices */
-  username?: string
-  password?: string
+  /** registers each simulated device with the gateway (CONTRACT 7a) and answers its secret; absent: one anonymous connection */
+  provision?: Provision | undefined
 }
 
 export interface RunningSimulator {
   sim: StoreSimulator
+  pool: DevicePool
   crew: ClerkCrew | null
   apps: SimMemberApp[]
   stop(): Promise<void>
 }
 
 export async function runSimulator(o: RunnerOptions): Promise<RunningSimulator> {
-  // the simulated devices behave like real ones: they connect when the broker is there and retry meanwhile,
-  // and publish nothing while offline (no backlog piles up in memory)
-  const client = mqtt.connect(o.mqttUrl, { clientId: `aisle-sim-${process.pid}-${Date.now().toString(36)}`, reconnectPeriod: 2000, clean: true, queueQoSZero: false, ...(o.username ? { username: o.username, password: o.password } : {}) })
-  client.on('error', () => {})
+  // the simulated devices behave like real ones: each its own connection and credentials, connecting when the
+  // broker is there and retrying meanwhile, publishing nothing while offline (no backlog piles up in memory)
+  let crewRef: ClerkCrew | null = null
+  const pool = new DevicePool({
+    mqttUrl: o.mqttUrl, prefix: o.prefix, provision: o.provision, reconnect: true,
+    onAlert: (band, alert) => crewRef?.alert(band, alert as { alertId: string; kind: string; zone: string }),
+    onLog: o.onLog,
+  })
   const scanners = o.layout.anchors.filter((a) => a.kind === 'scanner').map((a) => a.id)
   const start = Date.now()
   const crew = (o.clerks ?? 0) > 0
     ? new ClerkCrew({ prefix: o.prefix, layout: o.layout, clerks: Array.from({ length: o.clerks! }, (_, i) => ({ clerkId: `clerk-${i + 1}`, band: `band-${i + 1}` })), seed: o.seed + 7, onLog: o.onLog }, start)
     : null
-  if (crew) {
-    client.on('message', (topic, payload) => {
-      const m = /\/band\/([^/]+)\/alert$/.exec(topic)
-      if (!m) return
-      try { crew.alert(m[1]!, JSON.parse(payload.toString()) as { alertId: string; kind: string; zone: string }) } catch { /* not an alert */ }
-    })
-    client.on('connect', () => client.subscribe(`${o.prefix}/band/+/alert`, { qos: 1 }))
-  }
+  crewRef = crew
+  // bands come on the air (and subscribe to their alerts) at once; they connect whenever the broker is there
+  if (crew) for (const b of crew.bands()) pool.ensure(b, 'band').catch(() => {})
   const buttons = o.layout.anchors.filter((a) => a.kind === 'button').map((a) => a.id)
   const callRng = new Rng(o.seed + 11)
   const nextCall = (from: number) => from + -Math.log(1 - callRng.next()) * (3_600_000 / Math.max(1e-9, o.callsPerHour ?? 0))
@@ -93,15 +92,14 @@ export async function runSimulator(o: RunnerOptions): Promise<RunningSimulator> 
       o.onLog?.(`a customer pressed call button ${button}`)
       callAt = nextCall(now)
     }
-    if (!client.connected) return
-    for (const msg of msgs) client.publish(msg.topic, JSON.stringify(msg.payload), { qos: msg.qos })
+    for (const msg of msgs) pool.send(msg.topic, msg.payload, msg.qos)
   }, o.tickMs ?? 250)
   return {
-    sim, crew, apps,
+    sim, crew, apps, pool,
     async stop() {
       clearInterval(timer)
       for (const a of apps) a.stop()
-      await client.endAsync(true)
+      await pool.stop()
     },
   }
 }

@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import mqtt from 'mqtt'
+import { DevicePool, adminProvision } from './device-pool.js'
 import type { Layout } from '../../edge/contract/resources.js'
 import { topics } from '../../edge/contract/topics.js'
 import { loadConfig, packageRoot, deepMerge } from '../../edge/config/load.js'
@@ -22,6 +22,9 @@ import { Db } from '../../edge/storage/db.js'
 import { ClerkCrew, type ClerkBehaviour } from './clerks.js'
 import { Rng } from './rng.js'
 import { StoreSimulator, type SimMessage } from './store-sim.js'
+
+/** the admin token the simulation registers its devices with (the gateway is its own, in-process) */
+const SIM_ADMIN = `sim-${process.pid}-admin-token`
 
 export interface ShiftOptions {
   layout: Layout
@@ -128,23 +131,22 @@ export async function runShift(o: ShiftOptions, v: ShiftVariant): Promise<ShiftR
       log: { level: 'silent' },
     }) as Record<string, unknown>,
   })
-  const gw: Gateway = await startGateway({ config, clock, log: createLogger({ level: 'silent' }) })
+  const gw: Gateway = await startGateway({ config, clock, log: createLogger({ level: 'silent' }), envAdminToken: SIM_ADMIN })
   const behaviour = { ...o.behaviour, ...v.behaviour }
   const crew = new ClerkCrew({ prefix: gw.prefix, layout: o.layout, clerks, seed: o.seed, behaviour }, o.start)
   const sim = new StoreSimulator({ prefix: gw.prefix, layout: o.layout, members: [], shoppers: 0, seed: o.seed + 1, schedule: [], others: () => crew.subjects() }, o.start)
   const calls = callSchedule(o, gw.prefix)
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, { reconnectPeriod: 0 })
-  // no Nagle: each virtual second waits for its messages' acknowledgements
-  ;(client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true)
   let alerts = 0
-  client.on('message', (topic, payload) => {
-    const m = /\/band\/([^/]+)\/alert$/.exec(topic)
-    if (!m) return
-    const a = JSON.parse(payload.toString()) as { alertId: string; kind: string; zone: string }
-    if (a.kind === 'assist' || a.kind === 'escalation') alerts++
-    crew.alert(m[1]!, a)
+  // the store's devices, registered through the admin API and each on its own connection (CONTRACT 7a)
+  const pool = new DevicePool({
+    mqttUrl: `mqtt://127.0.0.1:${gw.mqttPort}`, prefix: gw.prefix, provision: adminProvision(gw.httpUrl, SIM_ADMIN), reconnect: false,
+    onAlert: (band, alert) => {
+      const a = alert as { alertId: string; kind: string; zone: string }
+      if (a.kind === 'assist' || a.kind === 'escalation') alerts++
+      crew.alert(band, a)
+    },
   })
-  await client.subscribeAsync(`${gw.prefix}/band/+/alert`, { qos: 1 })
+  await Promise.all(crew.bands().map((b) => pool.ensure(b, 'band')))
   let next = 0
   try {
     const end = o.start + o.hours * 3_600_000
@@ -152,7 +154,7 @@ export async function runShift(o: ShiftOptions, v: ShiftVariant): Promise<ShiftR
       clock.set(now)
       const msgs = [...sim.step(now), ...crew.step(now)]
       while (next < calls.length && calls[next]!.at <= now) msgs.push(calls[next++]!.msg)
-      if (msgs.length) await Promise.all(msgs.map((m) => client.publishAsync(m.topic, JSON.stringify(m.payload), { qos: m.qos })))
+      if (msgs.length) await Promise.all(msgs.map((m) => pool.publish(m.topic, m.payload, m.qos)))
       // let the gateway handle what arrived and the alerts come back before time moves on
       await new Promise((r) => setImmediate(r))
       await new Promise((r) => setImmediate(r))
@@ -160,7 +162,7 @@ export async function runShift(o: ShiftOptions, v: ShiftVariant): Promise<ShiftR
     }
     await gw.flush()
   } finally {
-    await client.endAsync()
+    await pool.stop()
   }
   const db = await Db.open(gw.dbFile, { readonly: true })
   const rows = await db.all<{ state: string; created_at: number; accepted_at: number | null; arrived_at: number | null; closed_at: number | null; close_reason: string | null; escalated_at: number | null }>('SELECT state, created_at, accepted_at, arrived_at, closed_at, close_reason, escalated_at FROM assist_requests')

@@ -52,6 +52,8 @@ export const ENV_OVERRIDES: EnvOverride[] = [
   { env: 'AISLE_SIMULATOR', path: ['simulator', 'enabled'], type: 'bool', doc: 'on/off: run the store simulator' },
   { env: 'AISLE_STORE_ID', path: ['store', 'id'], type: 'string', doc: 'store id' },
   { env: 'AISLE_LOG_LEVEL', path: ['log', 'level'], type: 'string', doc: 'log level' },
+  { env: 'AISLE_MQTT_ANONYMOUS', path: ['mqtt', 'allowAnonymous'], type: 'bool', doc: 'on/off: clients without device credentials (labs, replays)' },
+  { env: 'AISLE_METRICS_TOKEN', path: ['metrics', 'token'], type: 'string', doc: 'bearer token /metrics requires' },
 ]
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)

@@ -35,9 +35,23 @@ export const ConfigSchema = Type.Object({
     password: Type.Optional(Type.String()),
     clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     topicPrefix: Type.Union([Type.String({ pattern: '^[^#+]+[^/#+]$' }), Type.Null()], { description: 'P of the contract; null = aisle/<store.id>' }),
+    allowAnonymous: Type.Boolean({ description: 'let clients connect without device credentials (labs, replays; AISLE_MQTT_ANONYMOUS=on): they may then act as any device' }),
     embedded: Type.Object({
       host: Type.String({ minLength: 1 }),
       port: Port,
+      plain: Type.Boolean({ description: 'serve plain MQTT on port (false: TLS only)' }),
+      tls: Type.Optional(Type.Object({
+        port: Port,
+        certFile: Type.String({ minLength: 1, description: 'PEM certificate (chain) of the broker' }),
+        keyFile: Type.String({ minLength: 1, description: 'PEM private key' }),
+      }, { additionalProperties: false })),
+      limits: Type.Object({
+        maxConnections: Type.Integer({ minimum: 1, maximum: 100_000 }),
+        maxConnectionsPerAddress: Type.Integer({ minimum: 1, maximum: 100_000 }),
+        connectTimeoutSeconds: Type.Number({ minimum: 1, maximum: 120, description: 'a socket that sent no valid CONNECT by then is closed' }),
+        maxSubscriptionsPerClient: Type.Integer({ minimum: 1, maximum: 10_000 }),
+        maxRetained: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'retained messages (devices\' own status only)' }),
+      }, { additionalProperties: false }),
     }, { additionalProperties: false }),
   }, { additionalProperties: false }),
   ingest: Type.Object({
@@ -81,6 +95,7 @@ export const ConfigSchema = Type.Object({
       maxLifetime: Type.Integer({ minimum: 60, maximum: 366 * 86_400, description: 'seconds: a member token valid for longer (exp - iat, or exp - now without iat) is refused' }),
     }, { additionalProperties: false }),
     offlineQueueMax: Type.Integer({ minimum: 1, maximum: 1000, description: 'undelivered offers kept per member' }),
+    maxSocketsPerMember: Type.Integer({ minimum: 1, maximum: 100, description: 'app connections one member may hold; a new one closes the oldest' }),
   }, { additionalProperties: false }),
   admin: Type.Object({
     tokens: Type.Array(AdminToken, { maxItems: 100 }),
@@ -140,6 +155,9 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false }),
   log: Type.Object({
     level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  }, { additionalProperties: false }),
+  metrics: Type.Object({
+    token: Type.Optional(Type.String({ minLength: 16, description: '/metrics needs `Authorization: Bearer <token>` when set (AISLE_METRICS_TOKEN), for stores that expose the port' })),
   }, { additionalProperties: false }),
 }, { additionalProperties: false })
 

@@ -30,5 +30,26 @@ export const reRpid = new RegExp(RPID)
 export const reMember = new RegExp(MEMBER_ID)
 export const reStore = new RegExp(STORE_ID)
 
+const MAC_FORMS = /^(?:mac[:_-]?)?(?:[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5}|[0-9a-f]{12}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})$/i
+const MAC_LENGTHS = new Set([12, 14, 17, 15, 16, 18, 19, 20, 21])
+
+/**
+ * An id that is a MAC address in any usual form (AA:BB:CC:DD:EE:FF, aa-bb-..., aabbccddeeff, aabb.ccdd.eeff,
+ * optionally behind "mac:"): never accepted as a subject or device id (CONTRACT section 1). Cheap on the hot
+ * path: only ids of a MAC's lengths are matched.
+ */
+export function isMacLike(id: string): boolean {
+  return MAC_LENGTHS.has(id.length) && MAC_FORMS.test(id)
+}
+
+/** Subject prefixes only the gateway itself gives out: a device naming one is refused (it would bypass rpid rotation). */
+export function isReservedSubject(id: string): boolean {
+  const c = id.charCodeAt(0)
+  return (c === 112 /* p */ && id.startsWith('pm:')) || (c === 97 /* a */ && id.startsWith('anon:'))
+}
+
+/** Every form of a MAC address inside a text, for scrubbing excerpts and topics. */
+export const MAC_IN_TEXT = /(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}|[0-9A-Fa-f]{12})(?![0-9A-Fa-f])/g
+
 /** Subject id of a clerk wristband seen as a BLE subject. */
 export const bandSubject = (bandId: string): string => `band:${bandId}`

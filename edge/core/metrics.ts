@@ -85,6 +85,9 @@ export class Metrics {
   readonly decisions: HotCounter<'outcome'>
   readonly recommenderFallbacks: HotCounter<'reason'>
   readonly couponRefusals: HotCounter<'reason'>
+  readonly mqttRefusals: HotCounter<'reason'>
+  /** MQTT clients connected to the embedded broker (set by the gateway) */
+  mqttConnections: () => number = () => 0
   readonly wsConnections: Gauge
   readonly writeBatches: Histogram
   private readonly loop: IntervalHistogram
@@ -104,6 +107,7 @@ export class Metrics {
     this.offersIssued = new HotCounter(r, 'aisle_offers_issued_total', 'Offers issued, by campaign', ['campaign'])
     this.decisions = new HotCounter(r, 'aisle_offer_decisions_total', 'Campaigns considered in offer decisions, by outcome', ['outcome'])
     this.couponRefusals = new HotCounter(r, 'aisle_coupon_refusals_total', 'Coupon redemptions refused, by reason (already-redeemed, expired, bad-mac, ...)', ['reason'])
+    this.mqttRefusals = new HotCounter(r, 'aisle_mqtt_refusals_total', 'MQTT clients or operations the broker refused, by reason (anonymous, unknown-device, bad-secret, publish-denied, subscribe-denied, too-many-connections-from-address, oversized-packet, ...)', ['reason'])
     this.recommenderFallbacks = new HotCounter(r, 'aisle_recommender_fallbacks_total', 'Decisions ranked by rule priority instead of the model, by reason', ['reason'])
     this.offersDelivered = new Counter({ name: 'aisle_offers_delivered_total', help: 'Offers delivered to a member app', registers: [r] })
     this.offersRedeemed = new Counter({ name: 'aisle_offers_redeemed_total', help: 'Offers redeemed, by campaign', labelNames: ['campaign'], registers: [r] })
@@ -140,6 +144,8 @@ export class Metrics {
         loop.reset()
       },
     })
+    const self1 = this
+    new Gauge({ name: 'aisle_mqtt_connections', help: 'MQTT clients connected to the embedded broker', registers: [r], collect() { this.set(self1.mqttConnections()) } })
     this.wsConnections = new Gauge({
       name: 'aisle_member_ws_connections', help: 'Open member app WebSockets', registers: [r],
       collect() { this.set(opts.wsConnections()) },

@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer'
 import {
   BandAckMessage, BandStatusMessage, BleSighting, BleSightingArray, ButtonMessage, DeviceStatusMessage, DwellMessage,
   EspresenseMessage, RangingMessage, ReceiptMessage, ScanMessage, RANGE_KEYWORDS, compile, describeProblems, reSubject,
-  routeTopic, OWN_TOPIC, StockMessage, type Checker, type InboundKind,
+  routeTopic, OWN_TOPIC, StockMessage, type Checker, type InboundKind, isMacLike, isReservedSubject, MAC_IN_TEXT,
 } from '../contract/index.js'
 import type { BandAckMessage as BandAck, BandStatusMessage as BandStatus, DwellMessage as Dwell, ReceiptMessage as Receipt, ScanMessage as Scan } from '../contract/inbound.js'
 import type { Clock } from '../core/clock.js'
@@ -17,7 +17,7 @@ import type { DeviceKind, DeviceRegistry } from './devices.js'
 
 export type DeadLetterReason =
   | 'oversized' | 'not-utf8' | 'bad-json' | 'invalid' | 'out-of-range' | 'unknown-topic' | 'bad-topic-id'
-  | 'adv-truncated' | 'adv-malformed' | 'unknown-zone' | 'internal'
+  | 'adv-truncated' | 'adv-malformed' | 'unknown-zone' | 'internal' | 'mac-address' | 'reserved-subject'
 
 export interface DeadLetter {
   receivedAt: number
@@ -105,9 +105,22 @@ export function scrubPayload(buf: Buffer): Buffer {
   const head = buf.subarray(0, DEAD_LETTER_PAYLOAD_BYTES)
   if (!isUtf8(head) && !isUtf8(head.subarray(0, Math.max(0, head.length - 3)))) return Buffer.from(head)
   const text = head.toString('utf8')
-    .replace(/\b([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}\b/g, '[mac]')
+    .replace(MAC_IN_TEXT, '[mac]')
     .replace(/("(?:mac|address|addr|bdaddr)"\s*:\s*)"[^"]*"/gi, '$1"[mac]"')
   return Buffer.from(text, 'utf8')
+}
+
+/** A topic as stored with a dead letter: bounded, MAC addresses scrubbed (a MAC may be the id in it). */
+export function scrubTopic(topic: string): string {
+  const t = topic.length > MAX_TOPIC_STORED ? `${topic.slice(0, MAX_TOPIC_STORED)}...` : topic
+  return t.replace(MAC_IN_TEXT, '[mac]')
+}
+
+/** Why a subject id may not be used (a MAC address, or a prefix only the gateway gives out), or null. */
+function subjectRefusal(id: string): DeadLetterReason | null {
+  if (isReservedSubject(id)) return 'reserved-subject'
+  if (isMacLike(id)) return 'mac-address'
+  return null
 }
 
 export class Ingest {
@@ -125,6 +138,11 @@ export class Ingest {
       return
     }
     const devKind = DEVICE_KIND[route.kind]
+    if (route.kind !== 'ranging' && isMacLike(route.device)) {
+      // a device named by its MAC: refused, and neither the id nor the topic is kept in clear
+      this.dead(now, topic, null, null, route.kind, 'mac-address', 'a MAC address is not a device id (CONTRACT section 1): give the device a name', payload)
+      return
+    }
     try {
       if (payload.length > this.o.maxPayloadBytes) throw new Rejected('oversized', `${payload.length} bytes > ${this.o.maxPayloadBytes}`)
       if (!isUtf8(payload)) throw new Rejected('not-utf8', 'payload is not UTF-8 text')
@@ -173,7 +191,14 @@ export class Ingest {
           const s = items[i]!
           const t = s.ts
           if (t === undefined || t - now > skew || now - t > skew) s.ts = now
-          if (s.id !== undefined) continue
+          if (s.id !== undefined) {
+            const why = subjectRefusal(s.id)
+            if (why === null) continue
+            skipped = true
+            this.deadItem(now, topic, device, why, `sighting ${i}: ${why === 'mac-address' ? 'a MAC address is not a subject id' : 'subject ids with this prefix are the gateway\'s own'}`, s)
+            s.id = undefined
+            continue
+          }
           // raw advertisement: decode in place; undecodable items are left out of the batch
           {
             if (s.adv === undefined) throw new Rejected('invalid', `${Array.isArray(value) ? `/${i}` : '/'} needs id or adv`)
@@ -206,6 +231,8 @@ export class Ingest {
         const m = this.valid(checkers.espresense, value)
         const id = subject!
         if (!reSubject.test(id)) throw new Rejected('bad-topic-id', 'ESPresense device id is not a valid subject id')
+        const why = subjectRefusal(id)
+        if (why) throw new Rejected(why, why === 'mac-address' ? 'ESPresense reports this device by its MAC address: not used (set the node to publish fingerprint ids)' : 'subject ids with this prefix are the gateway\'s own')
         const rssi = Math.round(m.rssi)
         const tx = m['rssi@1m']
         emit('readings', { source: 'espresense', device, readings: [{ id, rssi, txPower: tx === undefined ? undefined : Math.round(tx), ts: now }] })
@@ -214,6 +241,8 @@ export class Ingest {
       case 'ranging': {
         const m = this.valid(checkers.ranging, value)
         if (!reSubject.test(device)) throw new Rejected('bad-topic-id', 'ranging subject id is not valid')
+        const why = subjectRefusal(device)
+        if (why) throw new Rejected(why, 'a mobile subject may not be named by a MAC address or a gateway pseudonym')
         const ts = this.ts(m.ts, now)
         if (m.beacons.length) emit('readings', { source: 'ranging', device, readings: m.beacons.map((b) => ({ id: b.id, rssi: b.rssi, ts })) })
         return
@@ -221,6 +250,8 @@ export class Ingest {
       case 'dwell': {
         const m = this.valid(checkers.dwell, value)
         if (!this.o.knownZone(m.zone)) throw new Rejected('unknown-zone', `zone ${m.zone} is not in the layout`)
+        const why = m.subject === undefined ? null : subjectRefusal(m.subject)
+        if (why) throw new Rejected(why, why === 'reserved-subject' ? 'a sensor may not name a gateway pseudonym (pm:): it would bypass rpid rotation' : 'a MAC address is not a subject id')
         emit('dwellReport', { sensor: device, msg: m, ts: this.ts(m.ts, now) })
         return
       }
@@ -253,7 +284,7 @@ export class Ingest {
     this.o.deadLetters.inc([reason])
     this.o.devices.bad('scanner', device, reason, now)
     const payload = Buffer.from(JSON.stringify(item))
-    this.o.emit('deadLetter', { receivedAt: now, topic: topic.slice(0, MAX_TOPIC_STORED), device, reason, detail, size: payload.length, payload: scrubPayload(payload) })
+    this.o.emit('deadLetter', { receivedAt: now, topic: scrubTopic(topic), device, reason, detail, size: payload.length, payload: scrubPayload(payload) })
   }
 
   private dead(now: number, topic: string, device: string | null, devKind: DeviceKind | null, kind: string, reason: DeadLetterReason, detail: string, payload: Buffer): void {
@@ -262,7 +293,7 @@ export class Ingest {
     if (device !== null && devKind !== null) this.o.devices.bad(devKind, device, reason, now)
     this.o.emit('deadLetter', {
       receivedAt: now,
-      topic: topic.length > MAX_TOPIC_STORED ? `${topic.slice(0, MAX_TOPIC_STORED)}...` : topic,
+      topic: scrubTopic(topic),
       device: device === null ? null : device.slice(0, 128),
       reason,
       detail,

@@ -277,6 +277,23 @@ CREATE TABLE token_revocations (
 );
 `,
   },
+  {
+    version: 7,
+    name: 'device identity',
+    sql: `
+-- devices allowed on the broker (CONTRACT 7a): the secret is kept only as hashes
+CREATE TABLE device_credentials (
+  device_id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  zone TEXT,
+  secret_hash TEXT NOT NULL,          -- HMAC under the gateway pepper
+  mosquitto_hash TEXT NOT NULL,       -- the same secret in Mosquitto's password-file format (PBKDF2-SHA512)
+  created_at INTEGER NOT NULL,
+  rotated_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+);
+`,
+  },
 ]
 
 export async function migrate(db: Db, now: number, migrations: Migration[] = MIGRATIONS): Promise<number[]> {

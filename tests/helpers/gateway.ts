@@ -47,6 +47,9 @@ export function testStore(overrides: Record<string, unknown> = {}): Record<strin
       ],
     },
     log: { level: 'silent' },
+    // most tests play the devices themselves over one anonymous connection (a lab); tests/security and the
+    // demo run with device identity on, as a store does
+    mqtt: { allowAnonymous: true },
   }, overrides) as Record<string, unknown>
 }
 
