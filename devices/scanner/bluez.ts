@@ -364,7 +364,7 @@ export class BluezBackend implements BleBackend {
   }
 
   private onMessage(msg: Message): void {
-    if (msg.type !== MessageType.SIGNAL) return
+    if (msg.type !== MessageType.SIGNAL || !this.running) return
     try {
       if (msg.member === 'PropertiesChanged') {
         if (msg.sender !== this.bluezOwner || msg.interface !== PROPS) return

@@ -18,6 +18,9 @@ import type { ScannerConfig } from './config.js'
 import { classify, DROP_REASONS, type DropReason } from './privacy.js'
 import { systemClock, type Advertisement, type BleBackend, type BleState, type Clock } from './types.js'
 
+const RECONNECT_MS = 2000
+const REFUSED_RECONNECT_MS = 30_000
+
 export interface ScannerLog {
   info(o: object, msg: string): void
   warn(o: object, msg: string): void
@@ -46,6 +49,8 @@ export interface ScannerDeps {
   /** how often a stats line is logged (0: never) */
   statsEveryMs?: number
   version?: string
+  /** MQTT reconnect delays: after a lost connection, and after refused credentials */
+  reconnectMs?: { lost: number; refused: number }
 }
 
 const newStats = (): ScannerStats => ({
@@ -53,6 +58,11 @@ const newStats = (): ScannerStats => ({
   dropped: Object.fromEntries([...DROP_REASONS, 'no-adv', 'too-many-subjects'].map((r) => [r, 0])) as ScannerStats['dropped'],
   merged: 0, sightings: 0, messages: 0, offline: 0,
 })
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms) })]).finally(() => clearTimeout(timer))
+}
 
 /** The broker URL as it may be logged: without credentials. */
 export function displayUrl(url: string): string {
@@ -80,7 +90,7 @@ export class Scanner {
 
   constructor(private readonly d: ScannerDeps) {
     this.clock = d.clock ?? systemClock
-    this.batcher = new SightingBatcher({ ...DEFAULT_BATCHER, maxPerSecond: d.config.maxPerSecond })
+    this.batcher = new SightingBatcher({ ...DEFAULT_BATCHER, maxPerSecond: d.config.maxPerSecond, intervalMs: d.config.intervalMs })
     this.bleTopic = topics.ble(d.config.prefix, d.config.scannerId)
     this.statusTopic = topics.deviceStatus(d.config.prefix, d.config.scannerId)
   }
@@ -95,16 +105,19 @@ export class Scanner {
       clientId: `aisle-scanner-${c.scannerId}`,
       clean: true,
       keepalive: 30,
-      reconnectPeriod: 2000,
+      reconnectPeriod: this.d.reconnectMs?.lost ?? RECONNECT_MS,
       connectTimeout: 10_000,
       protocolVersion: 4,
       queueQoSZero: false,
+      // a refused CONNACK (a secret not registered yet, a broker still loading its devices) is retried too
+      reconnectOnConnackError: true,
       ...(c.secret !== undefined ? { username: c.scannerId, password: c.secret } : {}),
       will: { topic: this.statusTopic, payload: Buffer.from(JSON.stringify({ online: false })), qos: 1, retain: true },
     })
     this.client = client
     client.on('connect', () => {
       this.lastError = ''
+      client.options.reconnectPeriod = this.d.reconnectMs?.lost ?? RECONNECT_MS
       ;(client.stream as { setNoDelay?: (v: boolean) => void } | undefined)?.setNoDelay?.(true)
       this.d.log.info({ broker: displayUrl(c.mqttUrl), topic: this.bleTopic }, 'connected to the broker')
       this.publishStatus()
@@ -112,8 +125,12 @@ export class Scanner {
     client.on('offline', () => this.d.log.warn({ broker: displayUrl(c.mqttUrl) }, 'broker unreachable; retrying'))
     client.on('error', (err) => {
       const code = (err as { code?: number }).code
-      const text = code === 4 || code === 5 || code === 134 || code === 135
-        ? `the broker refused ${c.scannerId}'s credentials (${err.message}): check AISLE_DEVICE_SECRET (PUT /v1/admin/devices/${c.scannerId} issues one)`
+      const refused = code === 4 || code === 5 || code === 134 || code === 135
+      // refused credentials will not fix themselves within seconds: retry slowly
+      const slow = this.d.reconnectMs?.refused ?? REFUSED_RECONNECT_MS
+      if (refused) client.options.reconnectPeriod = slow
+      const text = refused
+        ? `the broker refused ${c.scannerId}'s credentials (${err.message}): check AISLE_DEVICE_SECRET (PUT /v1/admin/devices/${c.scannerId} issues one); retrying every ${Math.round(slow / 1000)} s`
         : `MQTT: ${err.message}`
       if (text !== this.lastError) this.d.log.warn({ broker: displayUrl(c.mqttUrl) }, text)
       this.lastError = text
@@ -150,10 +167,11 @@ export class Scanner {
     const client = this.client
     if (!client) return
     this.flush()
+    // bounded: a broker that vanished at the same moment must not hold the stop up (systemd would SIGKILL us)
     if (client.connected) {
-      await client.publishAsync(this.statusTopic, JSON.stringify({ online: false, ts: this.clock.now() }), { qos: 1, retain: true }).catch(() => {})
+      await within(client.publishAsync(this.statusTopic, JSON.stringify({ online: false, ts: this.clock.now() }), { qos: 1, retain: true }), 2000).catch(() => {})
     }
-    await client.endAsync().catch(() => {})
+    await within(client.endAsync(), 2000).catch(() => within(client.endAsync(true), 1000)).catch(() => {})
     this.client = null
   }
 

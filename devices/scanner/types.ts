@@ -68,7 +68,7 @@ export class Backoff {
   get attempts(): number { return this.n }
 }
 
-const MAC = /\b[0-9A-Fa-f]{2}([:_-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}\b/g
+const MAC = /(?<![0-9A-Fa-f])[0-9A-Fa-f]{2}([:_-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])/g
 
 /** Text that may reach a log line (D-Bus error messages carry object paths like .../dev_AA_BB_...): MACs removed. */
 export function scrubMacs(text: string): string {
