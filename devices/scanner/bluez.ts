@@ -67,6 +67,8 @@ type Vmap = Record<string, Variant>
 
 const noop = { warn() {}, info() {}, debug() {} }
 
+class TimeoutError extends Error {}
+
 function helperOf(adapter: NodeBle.Adapter): NodeBleHelper {
   const h = (adapter as unknown as { helper?: NodeBleHelper }).helper
   if (!h || typeof h.set !== 'function' || typeof h.callMethod !== 'function') throw new Error('node-ble: Adapter.helper (prop/set/callMethod) not found; this node-ble version is not supported')
@@ -171,7 +173,7 @@ export class BluezBackend implements BleBackend {
     let t: NodeJS.Timeout
     return Promise.race([
       p,
-      new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms) }),
+      new Promise<never>((_, reject) => { t = setTimeout(() => reject(new TimeoutError(`${what}: no answer in ${ms} ms`)), ms) }),
     ]).finally(() => clearTimeout(t))
   }
 
@@ -186,13 +188,26 @@ export class BluezBackend implements BleBackend {
     const { bluetooth, destroy } = NodeBle.createBluetooth()
     const bus = (bluetooth as unknown as { dbus?: MessageBus }).dbus
     if (!bus || typeof bus.call !== 'function') { destroy(); throw new Error('node-ble: Bluetooth.dbus not found; this node-ble version is not supported') }
+    // connected once the bus said Hello; a socket that cannot be opened fails at once
+    try {
+      await this.timed(new Promise<void>((resolve, reject) => {
+        bus.once('connect', () => resolve())
+        bus.once('error', (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))))
+      }), 'D-Bus connection')
+    } catch (err) {
+      bus.removeAllListeners()
+      bus.on('error', () => {})
+      try { destroy() } catch { /* never opened */ }
+      throw new Error(`no D-Bus system bus (${process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'unix:path=/var/run/dbus/system_bus_socket'}): ${(err as Error).message}`)
+    }
+    bus.removeAllListeners('error')
     const session: Session = { bluetooth, destroy, bus }
     this.session = session
     bus.on('error', (err: unknown) => {
       if (this.session !== session) return
-      this.log.warn({ err: errText(err) }, 'BLE: D-Bus connection lost')
+      this.log.debug({ err: errText(err) }, 'BLE: D-Bus connection error')
       this.closeSession()
-      this.retry('no-bluetoothd', 'D-Bus connection lost')
+      this.retry('no-bluetoothd', `D-Bus connection lost: ${errText(err)}`)
     })
     bus.on('message', (msg: Message) => { if (this.session === session) this.onMessage(msg) })
     const rules = [
@@ -271,6 +286,9 @@ export class BluezBackend implements BleBackend {
     } catch (err) {
       if (!this.running) return
       this.scanning = false
+      // no answer at all: the connection may be dead without saying so (dbus-next does not report a closed
+      // socket until it writes); a fresh one costs little
+      if (err instanceof TimeoutError) this.closeSession()
       this.retry(this.session ? 'adapter-error' : 'no-bluetoothd', errText(err))
     }
   }

@@ -165,6 +165,22 @@ t.test('the scanner on BlueZ, end to end through the gateway', { skip }, async (
   t.equal((await mock.state()).discovering, false, 'discovery stopped on the way out')
 })
 
+t.test('no system bus at all (dbus not running yet): reported and retried, never a crash', async (t) => {
+  const saved = process.env['DBUS_SYSTEM_BUS_ADDRESS']
+  process.env['DBUS_SYSTEM_BUS_ADDRESS'] = 'unix:path=/nonexistent/aisle-test/system_bus_socket'
+  t.teardown(() => { if (saved === undefined) delete process.env['DBUS_SYSTEM_BUS_ADDRESS']; else process.env['DBUS_SYSTEM_BUS_ADDRESS'] = saved })
+  const states: string[] = []
+  const details: string[] = []
+  const backend = new BluezBackend({ adapter: 'hci0', backoffMinMs: 20, backoffMaxMs: 40 })
+  await backend.start({ advertisement: () => {}, state: (s, d) => { states.push(s); if (d) details.push(d) } })
+  await waitFor(() => details.length >= 1, { what: 'a state' })
+  // it keeps trying: a second connection attempt fails the same way and the state does not flap
+  await new Promise((r) => setTimeout(r, 200))
+  await backend.stop()
+  t.same(states, ['starting', 'no-bluetoothd', 'stopped'])
+  t.match(details[0], /no D-Bus system bus \(unix:path=\/nonexistent\/aisle-test\/system_bus_socket\): connect ENOENT/)
+})
+
 t.test('npm run scanner: environment check, SIGTERM, last will', { skip }, async (t) => {
   const mock = await startBluezMock()
   t.teardown(() => mock.stop())
