@@ -121,9 +121,12 @@ export class BluezBackend implements BleBackend {
     this.running = false
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
-    await this.ensuring?.catch(() => {})
+    // a bring-up under way notices `running` at its next step; do not wait out its D-Bus timeouts
+    if (this.ensuring) await Promise.race([this.ensuring.catch(() => {}), new Promise((r) => setTimeout(r, 1000))])
+    // also when a bring-up may just have started it (BlueZ ends a client's discovery when its connection
+    // closes anyway; this is the tidy way)
     const helper = this.helper
-    if (helper && this.scanning) {
+    if (helper && this.session) {
       await this.timed(helper.callMethod('StopDiscovery'), 'StopDiscovery', 2000).catch(() => {})
     }
     this.scanning = false
@@ -236,6 +239,7 @@ export class BluezBackend implements BleBackend {
     if (!this.running) return
     try {
       if (!this.session) await this.openSession()
+      if (!this.running) { this.closeSession(); return }
       const [owner] = await this.call({ destination: DBUS, path: '/org/freedesktop/DBus', interface: DBUS, member: 'NameHasOwner', signature: 's', body: [BLUEZ] }, 'NameHasOwner')
       if (!owner) {
         this.bluezOwner = null
@@ -271,6 +275,7 @@ export class BluezBackend implements BleBackend {
         await this.timed(helper.set('Powered', new Variant('b', true)), 'Set Powered')
         await this.waitPowered(helper)
       }
+      if (!this.running) return
       await this.timed(helper.callMethod('SetDiscoveryFilter', { Transport: new Variant('s', 'le'), DuplicateData: new Variant('b', true) }), 'SetDiscoveryFilter')
       try {
         await this.timed(helper.callMethod('StartDiscovery'), 'StartDiscovery')
@@ -278,8 +283,10 @@ export class BluezBackend implements BleBackend {
         // InProgress: this connection's discovery is on already
         if (dbusErrorType(err) !== 'org.bluez.Error.InProgress') throw err
       }
+      if (!this.running) return
       this.scanning = true
       await this.seedDevices()
+      if (!this.running) return
       this.backoff.reset()
       this.setState('scanning')
       this.schedule(this.o.watchdogMs ?? 30_000)

@@ -12,9 +12,13 @@
  * one core) normalised to 1,000 advertisements a second, the ratio, peak RSS, and the age of sightings when
  * they reach a subscriber (p50 / p99: mostly the publish interval's batching).
  */
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
+import { packageRoot } from '../../edge/config/load.js'
 import { RPID_SERVICE_UUID, rpidAt } from '../../edge/contract/index.js'
 import { bluezMockMissing, startBluezMock, type RadioSpec } from '../helpers/bluez.js'
 import { BenchChild, mb, percentile, table } from './lib.js'
@@ -92,6 +96,25 @@ async function main(): Promise<void> {
         'peak RSS': mb(r.rssPeak),
       })
     }
+  }
+  // the real thing: the built scanner process as systemd runs it (its RSS without the TypeScript loader)
+  const dist = join(packageRoot(), 'dist', 'devices', 'scanner', 'main.js')
+  if (existsSync(dist) && existsSync('/proc/self/stat')) {
+    const proc = spawn(process.execPath, [dist], { stdio: 'ignore', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: mock.address, AISLE_SCANNER_ID: 'scn-dist', AISLE_TOPIC_PREFIX: PREFIX, AISLE_MQTT_URL: mqttUrl, AISLE_LOG_LEVEL: 'warn' } })
+    const ticks = (): number => { const f = readFileSync(`/proc/${proc.pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return Number(f[11]) + Number(f[12]) }
+    const hwm = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
+    await new Promise((r) => setTimeout(r, 3000))
+    const c0 = ticks()
+    const s0 = (await mock.state()).reported ?? 0
+    const w0 = performance.now()
+    await new Promise((r) => setTimeout(r, SECONDS * 1000))
+    const wallMs = performance.now() - w0
+    const cpuMs = (ticks() - c0) * 10 // USER_HZ = 100 on Linux
+    const rate = (((await mock.state()).reported ?? 0) - s0) / (wallMs / 1000)
+    const peak = hwm()
+    proc.kill('SIGTERM')
+    await new Promise((r) => proc.once('exit', r))
+    rows.push({ round: '-', run: 'npm run scanner (dist)', 'adv/s received': '-', 'mock adv/s': rate.toFixed(0), 'CPU %': ((cpuMs / wallMs) * 100).toFixed(1), 'CPU % per 1k adv/s': ((cpuMs / wallMs) * 100 * (1000 / rate)).toFixed(1), 'sightings/s': '-', 'msgs/s': '-', 'age p50/p99 ms': '-', 'peak RSS': mb(peak) })
   }
   console.log(table(rows))
   const med = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }

@@ -136,6 +136,7 @@ t.test('the scanner on BlueZ, end to end through the gateway', { skip }, async (
   const unplugged = clock.now()
   await mock.addAdapter()
   await waitFor(() => heard.some((m) => m.topic === bleTopic && m.at > unplugged + 100), { timeoutMs: 15_000, what: 'sightings after the adapter came back' })
+  await waitFor(() => status()?.['ble'] === 'scanning', { what: `status scanning (statuses: ${heard.filter((m) => m.topic.includes('/status/scn-dairy')).map((m) => m.payload).join(' ')}; logs: ${logs.slice(-8).join(' | ')})` })
   t.equal(status()?.['ble'], 'scanning', 'scanning again')
 
   // privacy: no device's MAC in anything published or logged, nor the name a phone advertises

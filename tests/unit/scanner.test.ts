@@ -85,7 +85,7 @@ t.test('the privacy filter: beacons as adv, members and fingerprints as ids, the
   const uid = Buffer.from('00e8' + '00112233445566778899' + 'a1b2c3d4e5f6', 'hex')
   t.same(classify(ad({ addressType: 'public', serviceData: [{ uuid: EDDYSTONE, data: uid }] }), on), { kind: 'beacon', key: 'eddystone:00112233445566778899a1b2c3d4e5f6' })
   const tlm = classify(ad({ serviceData: [{ uuid: EDDYSTONE, data: Buffer.from('20000bb81800000000640000012c', 'hex') }] }), on)
-  t.equal(tlm.kind, 'beacon', 'telemetry is forwarded (the gateway keeps beacon battery levels)')
+  t.equal(tlm.kind, 'beacon', 'telemetry frames go out too (the gateway decodes them as telemetry, never as a subject)')
 
   const rpid = rpidAt(MEMBER_KEY, Date.UTC(2026, 0, 5, 9))
   const hex = rpid.slice(5)
