@@ -70,4 +70,5 @@ main(process.argv.slice(2)).then((code) => {
 }, (err) => {
   console.error(`aisle-scanner failed: ${(err as Error)?.message ?? err}`)
   process.exitCode = 1
+  setTimeout(() => process.exit(1), 200).unref()
 })

@@ -65,10 +65,17 @@ async function loadNoble(deviceId: number): Promise<NobleLike> {
     const mod = await import('@abandonware/noble/with-custom-binding.js' as string) as { default: typeof factory }
     factory = mod.default
   } catch (err) {
-    throw new Error(`@abandonware/noble is not installed or did not build (${(err as Error).message}); \`npm install @abandonware/noble\` needs python3, make and a C++ compiler`)
+    throw new NobleMissing(`AISLE_BLE_BACKEND=noble, but @abandonware/noble is not installed or did not build (${(err as Error).message}); \`npm install @abandonware/noble\` needs python3, make and a C++ compiler`)
   }
-  return factory({ deviceId })
+  try {
+    return factory({ deviceId })
+  } catch (err) {
+    throw new Error(`no raw HCI socket for hci${deviceId} (${(err as Error).message}): no Bluetooth in this kernel, or no such adapter`)
+  }
 }
+
+/** noble itself is missing: a configuration problem, not something to retry. */
+export class NobleMissing extends Error {}
 
 /** noble's peripheral as an Advertisement. */
 export function advertisementOf(p: NoblePeripheral, ts: number): Advertisement {
@@ -161,7 +168,8 @@ export class NobleBackend implements BleBackend {
     try {
       n = await (this.o.load ?? loadNoble)(this.deviceId)
     } catch (err) {
-      // no HCI socket support in the kernel, no adapter yet, or noble missing: try again later
+      if (err instanceof NobleMissing) { this.running = false; this.setState('stopped'); throw err }
+      // no HCI socket support in the kernel, no adapter yet: try again later
       this.retry(() => { void this.open() }, 'no-adapter', scrubMacs((err as Error).message))
       return
     }

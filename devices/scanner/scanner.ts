@@ -147,14 +147,20 @@ export class Scanner {
       }, every)
       this.statsTimer.unref()
     }
-    await this.d.backend.start({
-      advertisement: (ad) => this.onAdvertisement(ad),
-      state: (state, detail) => {
-        this.ble = state
-        this.bleDetail = detail
-        this.publishStatus()
-      },
-    })
+    try {
+      await this.d.backend.start({
+        advertisement: (ad) => this.onAdvertisement(ad),
+        state: (state, detail) => {
+          this.ble = state
+          this.bleDetail = detail
+          this.publishStatus()
+        },
+      })
+    } catch (err) {
+      // a backend that cannot work at all (noble not installed): nothing to scan with, so nothing to run
+      await this.stop()
+      throw err
+    }
   }
 
   /** Stops the backend, publishes what is pending and the offline status, and disconnects. */

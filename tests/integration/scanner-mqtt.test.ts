@@ -158,3 +158,12 @@ t.test('a stop while the broker vanishes does not hang (systemd would SIGKILL it
   await scanner.stop()
   t.equal(scanner.connected, false, 'stopped')
 })
+
+t.test('a backend that cannot run at all: start fails and leaves nothing connected', async (t) => {
+  const b = await broker(null)
+  t.teardown(() => b.close())
+  const broken: BleBackend = { name: 'noble', start: async () => { throw new Error('AISLE_BLE_BACKEND=noble, but @abandonware/noble is not installed') }, stop: async () => {} }
+  const scanner = new Scanner({ config: config(b.url), backend: broken, log: capture().log, statsEveryMs: 0 })
+  await t.rejects(scanner.start(), /not installed/)
+  t.equal(scanner.connected, false)
+})

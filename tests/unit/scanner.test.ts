@@ -11,7 +11,7 @@ import { decodeAdv } from '../../edge/ingest/adv.js'
 import { buildAdv, MAX_ADV_BYTES } from '../../devices/scanner/ad.js'
 import { chunk, SightingBatcher } from '../../devices/scanner/batcher.js'
 import { scannerConfigFromEnv } from '../../devices/scanner/config.js'
-import { advertisementOf, NobleBackend, type NobleLike, type NoblePeripheral } from '../../devices/scanner/noble.js'
+import { advertisementOf, NobleBackend, NobleMissing, type NobleLike, type NoblePeripheral } from '../../devices/scanner/noble.js'
 import { classify, fingerprintId } from '../../devices/scanner/privacy.js'
 import { Backoff, fullUuid, scrubMacs, shortUuid, type Advertisement, type BleState } from '../../devices/scanner/types.js'
 import { MEMBER_KEY } from '../helpers/gateway.js'
@@ -332,4 +332,6 @@ t.test('noble backend: a failing bind (no such adapter) is retried with a fresh 
   t.same(made[1]!.scans, [true])
   await backend.stop()
   t.throws(() => new NobleBackend({ adapter: 'bt0' }), /hci<N>/)
+  const missing = new NobleBackend({ adapter: 'hci0', load: async () => { throw new NobleMissing('AISLE_BLE_BACKEND=noble, but @abandonware/noble is not installed') } })
+  await t.rejects(missing.start({ advertisement: () => {}, state: () => {} }), /not installed/, 'noble missing is a configuration problem: start fails, no retrying')
 })
