@@ -1,7 +1,7 @@
 /**
  * The device registry: every scanner, lane, band and button seen, persisted every few seconds. Online comes
  * from `P/status/<id>` (and its last will) and from silence: a device heard from less often than its kind's
- * expected interval (`devices.expectedIntervalSeconds`) is flagged within a housekeeping round, logged,
+ * expected interval (`devices.expectedIntervalSeconds`) is flagged within a second of the gateway's clock, logged,
  * told on the bus (`deviceState`) and counted in /metrics (`aisle_devices_silent{kind}`, `aisle_devices{kind,state}`).
  * A scanner placed in the layout that has never been heard counts as silent once the gateway has been up
  * for its interval.
@@ -66,7 +66,6 @@ export class DevicesFeature implements Feature {
   static async create(ctx: GatewayContext, layout: LayoutFeature): Promise<DevicesFeature> {
     const f = new DevicesFeature(ctx, layout)
     for (const d of await loadDevices(ctx.store)) f.registry.restore(d)
-    f.registry.takeRemoved() // merged on load; their rows go at the next housekeeping
     return f
   }
 
@@ -91,8 +90,16 @@ export class DevicesFeature implements Feature {
     return out
   }
 
-  /** Online state changes (silence is noticed here, every few seconds), then persistence. */
-  async housekeeping(now = this.ctx.clock.now()): Promise<void> {
+  private lastCheck = -Infinity
+
+  /** Online state changes: silence is noticed here, once a second of the gateway's clock. */
+  tick(now: number): void {
+    if (now - this.lastCheck < 1000 && now >= this.lastCheck) return
+    this.lastCheck = now
+    this.check(now)
+  }
+
+  private check(now: number): void {
     for (const c of this.registry.changes(now)) {
       const d = c.record
       // the first report of a device is its state at start-up or when first heard: only changes are news
@@ -102,6 +109,10 @@ export class DevicesFeature implements Feature {
         else if (c.to.online === true && c.from?.online === false) this.ctx.log.info({ device: d.id, kind: d.kind }, 'device back online')
       }
     }
+  }
+
+  /** Persistence of what changed. */
+  async housekeeping(): Promise<void> {
     const removed = this.registry.takeRemoved()
     const dirty = this.registry.takeDirty()
     const ops = [
