@@ -315,11 +315,16 @@ export class LiveFeature implements Feature {
       this.assistFiguresDirty = false
       void this.guard('assistFigures', async () => this.broadcast('assistFigures', { now, ...(await this.assistFigures(now)) }))
     }
+    // while a session records, every 2 s; and once more when the last one has ended
     const recording = this.d.presence.calibration.recording
-    if ((recording && due('calibration', 2000)) || (this.calibrationWasRecording && !recording)) {
-      void this.guard('calibration', async () => this.broadcast('calibration', { now, calibration: await this.d.presence.calibration.status() }))
+    if (recording) this.calibrationWasRecording = true
+    if (!this.busy.calibration && ((recording && due('calibration', 2000)) || (this.calibrationWasRecording && !recording))) {
+      if (!recording) this.calibrationWasRecording = false
+      void this.guard('calibration', async () => {
+        if (!recording) await this.ctx.store.queue.flush() // the session's end is a queued write
+        this.broadcast('calibration', { now, calibration: await this.d.presence.calibration.status() })
+      })
     }
-    this.calibrationWasRecording = recording
     if (due('health', HEALTH_EVERY_MS)) void this.guard('health', async () => this.broadcast('health', { now, ...(await this.health(now)) }))
     if (due('heartbeat', HEARTBEAT_MS)) for (const s of this.streams.values()) if (!s.queue) s.raw.write(': keep-alive\n\n')
   }

@@ -192,7 +192,7 @@ export function MapView() {
             const g = p.zone ? geo.zones.get(p.zone) : undefined
             if (!g) return null
             const [x, y] = spot(p.subject, g)
-            return <circle key={p.subject} class={`subject ${subjectKind(p.subject)}`} r={fs * 0.28} style={{ transform: `translate(${x}px, ${y}px)` }} data-subject={p.subject}><title>{`${p.subject} · ${duration(p.since === null ? 0 : (now - p.since) / 1000)} here`}</title></circle>
+            return <circle key={p.subject} class={`subject ${subjectKind(p.subject)}`} r={fs * 0.28} style={{ transform: `translate(${x}px, ${y}px)` }} data-subject={p.subject} data-zone={p.zone}><title>{`${p.subject} · ${duration(p.since === null ? 0 : (now - p.since) / 1000)} here`}</title></circle>
           })}
           {bandsAt.map((b) => {
             const g = geo.zones.get(b.zone!)!
