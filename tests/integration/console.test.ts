@@ -10,12 +10,14 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Layout } from '../../edge/contract/resources.js'
 import { topics } from '../../edge/contract/topics.js'
 import { ManualClock } from '../../edge/core/clock.js'
 import { startTestGateway, TEST_OPERATOR, TEST_VIEWER } from '../helpers/gateway.js'
 import { publishJson } from '../helpers/mqtt.js'
 import { waitFor } from '../helpers/net.js'
 import { startVirtualStore } from '../helpers/virtual-store.js'
+import type { SimMember } from '../../devices/simulator/store-sim.js'
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p))
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage']
@@ -36,13 +38,13 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
   mkdirSync(SHOTS, { recursive: true })
   t.comment(`screenshots in ${SHOTS}`)
 
-  const demo = JSON.parse(readFileSync(join(ROOT, 'config', 'demo-store.json'), 'utf8')) as Record<string, never>
+  const demo = JSON.parse(readFileSync(join(ROOT, 'config', 'demo-store.json'), 'utf8')) as { store: unknown; layout: Layout; members: SimMember[]; campaigns: unknown; assist: unknown }
   const clock = new ManualClock(Date.UTC(2026, 5, 16, 8, 30, 0))
-  const tg = await startTestGateway({ clock, overlay: { store: demo['store'], layout: demo['layout'], members: demo['members'], campaigns: demo['campaigns'], assist: demo['assist'] } })
+  const tg = await startTestGateway({ clock, overlay: { store: demo.store, layout: demo.layout, members: demo.members, campaigns: demo.campaigns, assist: demo.assist } })
   t.teardown(() => tg.close())
   const { gw } = tg
   const origin = new URL(gw.httpUrl).origin
-  const store = await startVirtualStore({ gw, clock, layout: demo['layout'], members: demo['members'], shoppers: 12, clerks: 3 })
+  const store = await startVirtualStore({ gw, clock, layout: demo.layout, members: demo.members, shoppers: 12, clerks: 3 })
   t.teardown(() => store.stop())
   await store.advance(40_000)
   store.run({ stepMs: 500, everyMs: 100 })
@@ -75,16 +77,16 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
     await page.getByTestId('signin').click()
     await page.locator('[data-testid=stream-state].live').waitFor()
     t.notMatch(page.url(), /token/, 'the token is never in the address')
-    t.equal(await page.evaluate(() => sessionStorage.getItem('aisle-console-token')), TEST_OPERATOR, 'kept in session storage')
+    t.equal(await page.evaluate("sessionStorage.getItem('aisle-console-token')"), TEST_OPERATOR, 'kept in session storage')
     t.match(await page.locator('header.top').textContent(), /operator/)
     t.notOk(tg.logs.some((l) => l.includes(TEST_OPERATOR)), 'nor in the gateway\'s logs')
   })
 
   await t.test('the map shows every zone, moving shoppers, clerks and a call', async (t) => {
-    const zones = (demo['layout'] as { zones: { id: string }[] }).zones.map((z) => z.id)
-    await page.waitForFunction((n) => document.querySelectorAll('svg.store-map g.zone').length === n, zones.length)
+    const zones = demo.layout.zones.map((z) => z.id)
+    await page.waitForFunction(`document.querySelectorAll('svg.store-map g.zone').length === ${zones.length}`)
     t.same((await page.locator('svg.store-map g.zone').evaluateAll((els) => els.map((e) => e.getAttribute('data-zone')))).sort(), [...zones].sort(), 'every zone of the layout')
-    await page.waitForFunction(() => document.querySelectorAll('circle.subject').length >= 4)
+    await page.waitForFunction("document.querySelectorAll('circle.subject').length >= 4")
     const where = async () => new Map(await page.locator('circle.subject').evaluateAll((els) => els.map((e) => [e.getAttribute('data-subject')!, e.getAttribute('data-zone')!] as [string, string])))
     const before = await where()
     const moved = await waitFor(async () => {
@@ -92,7 +94,7 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
       return [...now].filter(([s, z]) => before.has(s) && before.get(s) !== z).length > 0 || undefined
     }, { what: 'a shopper moving to another zone', timeoutMs: 20_000 })
     t.ok(moved, 'shoppers move from zone to zone while the simulator runs')
-    await page.waitForFunction(() => document.querySelectorAll('svg.store-map g.band').length >= 1)
+    await page.waitForFunction("document.querySelectorAll('svg.store-map g.band').length >= 1")
     t.pass('clerks\' bands are on the map')
     await store.call('btn-dairy-1')
     await page.locator('svg.store-map g.call').first().waitFor()
@@ -147,7 +149,7 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
     await v.goto(`${gw.httpUrl}/console#/calibration`)
     await v.locator('[data-testid=cal-table]').waitFor()
     t.equal(await v.getByTestId('cal-start').count() + await v.getByTestId('cal-build').count(), 0, 'no calibration controls')
-    const status = await v.evaluate(async () => (await fetch('/v1/admin/campaigns/dairy-10s', { method: 'DELETE', headers: { authorization: `Bearer ${sessionStorage.getItem('aisle-console-token')}` } })).status)
+    const status = await v.evaluate("fetch('/v1/admin/campaigns/dairy-10s', { method: 'DELETE', headers: { authorization: 'Bearer ' + sessionStorage.getItem('aisle-console-token') } }).then((r) => r.status)")
     t.equal(status, 403, 'and the gateway refuses a viewer that tries anyway')
     await v.goto(`${gw.httpUrl}/console#/map`)
     await v.locator('svg.store-map g.zone').first().waitFor()
@@ -171,7 +173,7 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
         await publishJson(store.client, topics.ble(gw.prefix, near), { id: TAG, rssi: -54 + j, ts })
         await publishJson(store.client, topics.ble(gw.prefix, far), { id: TAG, rssi: -84 - j, ts })
         gw.tick()
-        if (i === 8) await page.waitForFunction(() => /[1-9]\d* samples/.test(document.querySelector('[data-testid=cal-samples]')?.textContent ?? ''))
+        if (i === 8) await page.waitForFunction("/[1-9]\\d* samples/.test(document.querySelector('[data-testid=cal-samples]')?.textContent ?? '')")
       }
       await page.locator('.progress-row').waitFor({ state: 'detached' })
       await page.locator(`tr[data-zone=${zone}] td.num`).first().filter({ hasText: /^[1-9]\d*$/ }).waitFor()
