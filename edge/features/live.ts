@@ -159,6 +159,25 @@ export class LiveFeature implements Feature {
     const streams = this.streams
     new Gauge({ name: 'aisle_console_streams', help: 'Open store IT console live streams', registers: [ctx.metrics.registry], collect() { this.set(streams.size) } })
     this.drops = new Counter({ name: 'aisle_console_stream_drops_total', help: 'Console live streams dropped because the console did not keep up', registers: [ctx.metrics.registry] })
+    // for the alert rules (config/prometheus-rules.yml): what a chain's store IT is paged about
+    const store = ctx.store
+    const clock = ctx.clock
+    new Gauge({
+      name: 'aisle_outbox_oldest_age_seconds', help: 'Age of the oldest outbox record not yet synced to the CRM (0 when none)', registers: [ctx.metrics.registry],
+      async collect() {
+        const row = await store.get<{ oldest: number | null }>('SELECT MIN(ts) AS oldest FROM outbox WHERE sent_at IS NULL')
+        this.set(row?.oldest == null ? 0 : Math.max(0, (clock.now() - row.oldest) / 1000))
+      },
+    })
+    const waiting = () => d.assist.service.dispatcher.open().filter((r) => r.arrivedAt === null)
+    new Gauge({
+      name: 'aisle_assist_waiting_oldest_seconds', help: 'How long the longest-waiting open call for service has waited for a clerk to arrive (0 when none)', registers: [ctx.metrics.registry],
+      collect() { const now = clock.now(); this.set(waiting().reduce((m, r) => Math.max(m, (now - r.createdAt) / 1000), 0)) },
+    })
+    new Gauge({
+      name: 'aisle_assist_waiting_over_goal', help: 'Open calls for service waiting longer than the 2-minute goal for a clerk to arrive', registers: [ctx.metrics.registry],
+      collect() { const now = clock.now(); this.set(waiting().filter((r) => now - r.createdAt > 120_000).length) },
+    })
     this.wire()
   }
 
