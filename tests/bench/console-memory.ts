@@ -41,7 +41,7 @@ page.on('pageerror', (e) => errors.push(e.message))
 const cdp = await page.context().newCDPSession(page)
 await cdp.send('HeapProfiler.enable')
 await page.goto(`${gw.httpUrl}/console#token=${TEST_VIEWER}`)
-await page.locator('[data-testid=stream-state].live').waitFor()
+await page.locator('[data-testid=stream-state][data-state=live]').waitFor()
 
 const VIEWS = ['map', 'devices', 'offers', 'calls', 'calibration', 'health']
 let view = 0

@@ -75,7 +75,7 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
     await page.getByText('This token is not known to the gateway.').waitFor()
     await page.getByTestId('token').fill(TEST_OPERATOR)
     await page.getByTestId('signin').click()
-    await page.locator('[data-testid=stream-state].live').waitFor()
+    await page.locator('[data-testid=stream-state][data-state=live]').waitFor()
     t.notMatch(page.url(), /token/, 'the token is never in the address')
     t.equal(await page.evaluate("sessionStorage.getItem('aisle-console-token')"), TEST_OPERATOR, 'kept in session storage')
     t.match(await page.locator('header.top').textContent(), /operator/)
@@ -84,9 +84,9 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
 
   await t.test('the map shows every zone, moving shoppers, clerks and a call', async (t) => {
     const zones = demo.layout.zones.map((z) => z.id)
-    await page.waitForFunction(`document.querySelectorAll('svg.store-map g.zone').length === ${zones.length}`)
+    await waitFor(async () => (await page.locator('svg.store-map g.zone').count()) === zones.length, { what: 'every zone drawn' })
     t.same((await page.locator('svg.store-map g.zone').evaluateAll((els) => els.map((e) => e.getAttribute('data-zone')))).sort(), [...zones].sort(), 'every zone of the layout')
-    await page.waitForFunction("document.querySelectorAll('circle.subject').length >= 4")
+    await waitFor(async () => (await page.locator('circle.subject').count()) >= 4, { what: 'shoppers on the map', timeoutMs: 15_000 })
     const where = async () => new Map(await page.locator('circle.subject').evaluateAll((els) => els.map((e) => [e.getAttribute('data-subject')!, e.getAttribute('data-zone')!] as [string, string])))
     const before = await where()
     const moved = await waitFor(async () => {
@@ -94,7 +94,7 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
       return [...now].filter(([s, z]) => before.has(s) && before.get(s) !== z).length > 0 || undefined
     }, { what: 'a shopper moving to another zone', timeoutMs: 20_000 })
     t.ok(moved, 'shoppers move from zone to zone while the simulator runs')
-    await page.waitForFunction("document.querySelectorAll('svg.store-map g.band').length >= 1")
+    await page.locator('svg.store-map g.band').first().waitFor()
     t.pass('clerks\' bands are on the map')
     await store.call('btn-dairy-1')
     await page.locator('svg.store-map g.call').first().waitFor()
@@ -138,7 +138,7 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
     const v = await vctx.newPage()
     watch(v, 'viewer')
     await v.goto(`${gw.httpUrl}/console#token=${TEST_VIEWER}`)
-    await v.locator('[data-testid=stream-state].live').waitFor()
+    await v.locator('[data-testid=stream-state][data-state=live]').waitFor()
     t.notMatch(v.url(), /token/, 'a #token= link is taken out of the address at once')
     await v.goto(`${gw.httpUrl}/console#/offers`)
     await v.locator('tr[data-campaign=dairy-10s]').waitFor()
@@ -173,7 +173,7 @@ t.test('the console in a browser', { skip: CHROMIUM ? false : "Debian's chromium
         await publishJson(store.client, topics.ble(gw.prefix, near), { id: TAG, rssi: -54 + j, ts })
         await publishJson(store.client, topics.ble(gw.prefix, far), { id: TAG, rssi: -84 - j, ts })
         gw.tick()
-        if (i === 8) await page.waitForFunction("/[1-9]\\d* samples/.test(document.querySelector('[data-testid=cal-samples]')?.textContent ?? '')")
+        if (i === 8) await page.getByTestId('cal-samples').filter({ hasText: /^[1-9]\d* samples$/ }).waitFor()
       }
       await page.locator('.progress-row').waitFor({ state: 'detached' })
       await page.locator(`tr[data-zone=${zone}] td.num`).first().filter({ hasText: /^[1-9]\d*$/ }).waitFor()

@@ -78,7 +78,7 @@ function Console({ onSignOut, stream }: { onSignOut: () => void; stream: StreamS
           </a>
         ))}</nav>
         <div class="who">
-          <span class={`live ${stream}`} data-testid="stream-state" title={stream}>{stream === 'live' ? 'live' : stream}</span>
+          <span class={`live stream-${stream}`} data-testid="stream-state" data-state={stream} title={stream}>{stream === 'live' ? 'live' : stream}</span>
           {s.you ? <Badge kind="info" title={`signed in as ${s.you.name}`}>{s.you.role}</Badge> : null}
           <button type="button" class="btn secondary" onClick={onSignOut}>Sign out</button>
         </div>
