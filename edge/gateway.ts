@@ -23,6 +23,7 @@ import { DevicesFeature } from './features/devices.js'
 import type { Feature, GatewayContext, GatewayEvents } from './features/feature.js'
 import { IngestFeature } from './features/ingest.js'
 import { LayoutFeature } from './features/layout.js'
+import { LiveFeature } from './features/live.js'
 import { MembersFeature } from './features/members.js'
 import { memberHash } from './identity/identity.js'
 import { OffersFeature } from './features/offers.js'
@@ -160,8 +161,9 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const assist = await AssistFeature.create(ctx, { layout, members, presence, delivery })
     const sync = new SyncFeature(ctx)
     const broker: MqttPort = mqtt
+    const live = new LiveFeature(ctx, { layout, devices, presence, offers, assist, recommender, features })
     const ingest = new IngestFeature(ctx, broker, { devices, layout })
-    features.push(storage, layout, deviceIdentity, members, devices, deadLetters, recommender, delivery, presence, offers, assist, sync, ingest)
+    features.push(storage, layout, deviceIdentity, members, devices, deadLetters, recommender, delivery, presence, offers, assist, sync, live, ingest)
     stopping.push(async () => { for (const f of [...features].reverse()) await stopQuietly(f, log) })
 
     // ---- the broker: ingest takes messages before any device can send one

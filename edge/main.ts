@@ -104,6 +104,8 @@ async function main(argv: string[]): Promise<number> {
   ]
   if (demoMember && config.member.jwt.alg === 'HS256') lines.push(`  member app:   ${gw.httpUrl}/app?token=${await gw.memberToken(demoMember.memberId)}   (member ${demoMember.memberId})`)
   else lines.push(`  member app:   ${gw.httpUrl}/app`)
+  if (gw.demoAdminToken) lines.push(`  console:      ${gw.httpUrl}/console#token=${gw.demoAdminToken}   (store IT: map, devices, offers, calls, calibration, health)`)
+  else lines.push(`  console:      ${gw.httpUrl}/console   (sign in with an admin token)`)
   if (gw.demoAdminToken) lines.push(`  admin token:  ${gw.demoAdminToken}`)
   if (sim) lines.push(`  simulator:    ${config.simulator.shoppers} shoppers walking the store; the first member reaches the dairy fridge in about 30 s`)
   if (sim?.crew) lines.push(`                ${config.simulator.clerks} clerks with call bands; customers press call buttons (about ${config.simulator.callsPerHour} an hour, the first after 45 s)`)

@@ -138,6 +138,13 @@ export const ConfigSchema = Type.Object({
     supervisors: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 200, description: 'clerk ids of the supervisors, who get escalations' }),
     zones: Type.Array(Type.Object({ zone: Type.String({ minLength: 1, maxLength: 64 }), afterSeconds: Type.Number({ minimum: 5, maximum: 3600 }) }, { additionalProperties: false }), { maxItems: 100, description: 'zones where a member standing this long gets a clerk sent over by the gateway' }),
   }, { additionalProperties: false }),
+  devices: Type.Object({
+    expectedIntervalSeconds: Type.Object(Object.fromEntries(['scanner', 'espresense', 'sensor', 'handheld', 'pos', 'button', 'band', 'device'].map((k) => [k,
+      Type.Union([Type.Number({ minimum: 1, maximum: 7 * 86_400 }), Type.Null()])])), {
+      additionalProperties: false,
+      description: 'per device kind: a device heard from less often than this is flagged silent and counts as offline (null: the kind speaks only when used, online then comes from P/status alone)',
+    }),
+  }, { additionalProperties: false }),
   recommender: Type.Object({
     enabled: Type.Boolean({ description: 'rank eligible offers with the ONNX model; off = campaign rule priority' }),
     model: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], { description: 'model name in the manifest; null = the manifest default' }),

@@ -52,6 +52,8 @@ export interface AssistServiceDeps {
   /** the zone a member is located in now (null: not located, or no location consent) */
   memberZone: (memberId: string) => string | null
   newId: () => string
+  /** a request changed state (after its record was queued) */
+  onTransition?: (r: AssistRequest, from: AssistState | null, to: AssistState, at: number) => void
 }
 
 export const policyOf = (c: AssistConfig): AssistPolicy => ({
@@ -277,6 +279,7 @@ export class AssistService {
         const level = e.to === 'expired' ? 'warn' : 'info'
         this.d.log[level]({ requestId: r.id, zone: r.zone, from: e.from, to: e.to, reason: e.reason, clerk: r.acceptedBy?.clerkId ?? undefined }, `call for service ${e.to}`)
         this.write(assistTransitionOps({ request: r, storedOrigin: this.storedOrigin(r), from: e.from, to: e.to, reason: e.reason, at: e.at, storeId: this.d.storeId, seq: `${this.runId}:${this.seq++}` }))
+        this.d.onTransition?.(r, e.from, e.to, e.at)
         return
       }
     }
@@ -331,6 +334,7 @@ export class AssistFeature implements Feature {
       pseudonym: (memberId) => identity.pseudonym(memberId),
       memberZone: (memberId) => (identity.member(memberId)?.consentLocation ? d.presence.zoneOf(identity.pseudonym(memberId)) : null),
       newId: () => `as-${randomBytes(6).toString('base64url')}`,
+      onTransition: (r, from, to, at) => ctx.bus.emit('assistChanged', { requestId: r.id, from, to, zone: r.zone, band: r.acceptedBy?.band ?? null, clerkId: r.acceptedBy?.clerkId ?? null, priority: r.priority, createdAt: r.createdAt, ts: at }),
     })
     await service.init()
     return new AssistFeature(service, ctx, d)

@@ -28,6 +28,14 @@ export interface GatewayEvents extends IngestEvents {
   layout: Layout
   /** a member's erasure committed: drop everything held in memory about them */
   memberErased: { memberId: string; pseudonym: string }
+  /** a device's online state changed (P/status, its last will, or silence past its expected interval) */
+  deviceState: { id: string; kind: string; online: boolean | null; silent: boolean; reason: string | null; lastSeen: number; ts: number }
+  /** a campaign was created, replaced or retired (and committed) */
+  campaignChanged: { campaignId: string; change: 'created' | 'updated' | 'retired'; ts: number }
+  /** an offer was redeemed (and committed) */
+  offerRedeemed: { offerId: string; campaignId: string; ts: number }
+  /** a call-for-service request changed state (and its record was queued for storage) */
+  assistChanged: { requestId: string; from: string | null; to: string; zone: string | null; band: string | null; clerkId: string | null; priority: number; createdAt: number; ts: number }
 }
 
 /** Shared by every feature: configuration, time, logging, storage, the bus, metrics and MQTT publishing. */

@@ -52,6 +52,7 @@ export class OffersFeature implements Feature {
       onRedeemed: (o) => {
         m.offersRedeemed.inc({ campaign: o.campaignId })
         decider.redeemed(o.memberId, o.campaignId)
+        bus.emit('offerRedeemed', { offerId: o.offerId, campaignId: o.campaignId, ts: clock.now() })
         log.info({ offerId: o.offerId, campaign: o.campaignId }, 'offer redeemed')
       },
       onRefused: (reason) => m.couponRefusals.inc([reason]),
@@ -150,6 +151,7 @@ export class OffersFeature implements Feature {
     await this.ctx.store.writeNow(campaignUpsertOps(c, source, this.ctx.clock.now()))
     this.engine.setCampaign(c)
     this.ctx.log.info({ by, campaign: c.id }, existed ? 'campaign replaced' : 'campaign created')
+    this.ctx.bus.emit('campaignChanged', { campaignId: c.id, change: existed ? 'updated' : 'created', ts: this.ctx.clock.now() })
     return { result: existed ? 'updated' as const : 'created' as const }
   }
 
@@ -158,6 +160,7 @@ export class OffersFeature implements Feature {
     await this.ctx.store.writeNow(campaignRetireOps(id, this.ctx.clock.now()))
     this.engine.removeCampaign(id)
     this.ctx.log.info({ by, campaign: id }, 'campaign retired')
+    this.ctx.bus.emit('campaignChanged', { campaignId: id, change: 'retired', ts: this.ctx.clock.now() })
     return true
   }
 

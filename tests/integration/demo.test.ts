@@ -76,7 +76,7 @@ t.test('the demo command', { skip: hasDist() ? false : 'dist/ not built (npm run
   const child = spawnGateway(['--demo'], { AISLE_DATA_DIR: dir, AISLE_HTTP_PORT: String(httpPort), AISLE_MQTT_PORT: String(mqttPort), AISLE_LOG_LEVEL: 'warn' })
   t.teardown(() => { if (child.proc.exitCode === null) child.proc.kill('SIGKILL') })
   const banner = await waitFor(() => { const o = child.out.join(''); return o.includes('Ctrl-C stops it') ? o : undefined }, { timeoutMs: 20_000, what: 'the start banner' })
-  for (const what of ['health:', 'OpenAPI:', 'member app:', 'admin token:', 'simulator:']) t.match(banner, what)
+  for (const what of ['health:', 'OpenAPI:', 'member app:', 'console:', 'admin token:', 'simulator:']) t.match(banner, what)
   const appUrl = /member app:\s+(\S+)/.exec(banner)![1]!
   t.match(appUrl, new RegExp(`^http://localhost:${httpPort}/app\\?token=`))
   t.equal((await fetch(appUrl)).status, 200, 'the member app page opens')

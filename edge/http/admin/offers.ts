@@ -28,11 +28,14 @@ const DecisionItem = Type.Object({
   modelVersion: Type.Union([Type.String(), Type.Null()]), fallback: Type.Union([Type.String(), Type.Null()]),
   considered: Type.Array(Type.Object({ campaignId: Type.String(), outcome: Type.String(), score: Type.Optional(Type.Number()) })),
 })
-const Rate = Type.Object({ exposures: Type.Integer(), converted: Type.Integer(), rate: Type.Union([Type.Number(), Type.Null()]) })
+const Interval = Type.Object({ low: Type.Number(), high: Type.Number() })
+const Rate = Type.Object({ exposures: Type.Integer(), converted: Type.Integer(), rate: Type.Union([Type.Number(), Type.Null()]), ci: Type.Optional(Type.Union([Interval, Type.Null()], { description: '95% Wilson score interval of the rate' })) })
 const Figures = Type.Object({
   campaignId: Type.String(), issued: Type.Integer(), delivered: Type.Integer(), seen: Type.Integer(), dismissed: Type.Integer(), redeemed: Type.Integer(),
   redemptionRate: Type.Union([Type.Number(), Type.Null()]), offered: Rate, holdout: Rate,
   uplift: Type.Union([Type.Number(), Type.Null()]), relativeUplift: Type.Union([Type.Number(), Type.Null()]),
+  upliftCi: Type.Union([Type.Object({ low: Type.Number(), high: Type.Number(), level: Type.Number(), method: Type.Literal('newcombe-wilson') }), Type.Null()], { description: '95% confidence interval of the uplift (Newcombe hybrid score interval of the difference of two proportions)' }),
+  upliftSignificant: Type.Union([Type.Boolean(), Type.Null()], { description: 'the interval excludes 0' }),
 })
 const StockItem = Type.Object({ sku: Type.String(), level: Type.Union([Type.Number(), Type.Null()]), price: Type.Union([Type.Number(), Type.Null()]), updatedAt: Type.String() })
 
