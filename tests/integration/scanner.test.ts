@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import mqtt from 'mqtt'
 import { BleMessage, compile, RPID_SERVICE_UUID, rpidAt, rpidServiceUuid, topics, type BleSighting } from '../../edge/contract/index.js'
 import { packageRoot } from '../../edge/config/load.js'
 import { decodeAdv } from '../../edge/ingest/adv.js'
@@ -18,7 +19,7 @@ import { BluezBackend } from '../../devices/scanner/bluez.js'
 import type { ScannerConfig } from '../../devices/scanner/config.js'
 import { Scanner, type ScannerLog } from '../../devices/scanner/scanner.js'
 import { bluezMockMissing, startBluezMock, type RadioSpec } from '../helpers/bluez.js'
-import { MEMBER_KEY, OTHER_KEY, startTestGateway, TEST_VIEWER } from '../helpers/gateway.js'
+import { MEMBER_KEY, OTHER_KEY, startTestGateway, TEST_ADMIN, TEST_VIEWER } from '../helpers/gateway.js'
 import { connect } from '../helpers/mqtt.js'
 import { waitFor } from '../helpers/net.js'
 
@@ -185,13 +186,16 @@ t.test('no system bus at all (dbus not running yet): reported and retried, never
 t.test('npm run scanner: environment check, SIGTERM, last will', { skip }, async (t) => {
   const mock = await startBluezMock()
   t.teardown(() => mock.stop())
-  const tg = await startTestGateway()
+  // as in a store: device identity on (CONTRACT 7a), the scanner registered by store IT and given its secret
+  const tg = await startTestGateway({ overlay: { mqtt: { allowAnonymous: false } } })
   t.teardown(() => tg.close())
   const { gw } = tg
   const url = `mqtt://127.0.0.1:${gw.mqttPort}`
+  const register = async (id: string, kind: string) => ((await (await fetch(`${gw.httpUrl}/v1/admin/devices/${id}`, { method: 'PUT', headers: { authorization: `Bearer ${TEST_ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind }) })).json()) as { secret: string }).secret
+  const secret = await register('scn-bakery', 'scanner')
   const statusTopic = topics.deviceStatus(gw.prefix, 'scn-bakery')
   const statuses: Record<string, unknown>[] = []
-  const obs = await connect(url)
+  const obs = await mqtt.connectAsync(url, { username: 'it-observer', password: await register('it-observer', 'observer'), reconnectPeriod: 0 })
   t.teardown(() => obs.endAsync())
   obs.on('message', (topic, p) => { if (topic === statusTopic) statuses.push(JSON.parse(String(p)) as Record<string, unknown>) })
   await obs.subscribeAsync(statusTopic)
@@ -218,7 +222,7 @@ t.test('npm run scanner: environment check, SIGTERM, last will', { skip }, async
   t.match(bad.out, /AISLE_BLE_BACKEND = "bluez": expected node-ble or noble/)
   t.match(bad.out, /The scanner did not start/)
 
-  const env = { AISLE_SCANNER_ID: 'scn-bakery', AISLE_TOPIC_PREFIX: gw.prefix, AISLE_MQTT_URL: url, DBUS_SYSTEM_BUS_ADDRESS: mock.address, AISLE_LOG_LEVEL: 'warn' }
+  const env = { AISLE_SCANNER_ID: 'scn-bakery', AISLE_TOPIC_PREFIX: gw.prefix, AISLE_MQTT_URL: url, DBUS_SYSTEM_BUS_ADDRESS: mock.address, AISLE_LOG_LEVEL: 'warn', AISLE_DEVICE_SECRET: secret }
   const first = run(env)
   await waitFor(() => statuses.at(-1)?.['ble'] === 'scanning', { timeoutMs: 20_000, what: `the scanner process scanning (${first.out})` })
   first.proc.kill('SIGTERM')
