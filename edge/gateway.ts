@@ -152,7 +152,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const deviceIdentity = await DeviceIdentityFeature.create(ctx, layout)
     if (!mqtt) mqtt = makeBroker(config, prefix, will, statusPayload(true), log, deviceIdentity, m)
     const members = new MembersFeature(ctx, seeded.members)
-    const devices = await DevicesFeature.create(ctx, layout)
+    const devices = await DevicesFeature.create(ctx, layout, (id) => deviceIdentity.isRegistered(id))
     const deadLetters = new DeadLettersFeature(ctx, members)
     const recommender = await RecommenderFeature.create(ctx)
     delivery = await DeliveryFeature.create(ctx)

@@ -46,6 +46,8 @@ export interface AssistPolicy {
    * Infinity (or >= acceptTimeoutMs) = one clerk at a time.
    */
   hedgeAfterMs?: number
+  /** bands tracked at most (ids come from outside); default 1000 */
+  maxBands?: number
   /**
    * policy "nearest": the nearest free clerk is offered the request together with every free clerk at most
    * this much further away (layout units, metres), at most `maxFanout` in all: among clerks about as near,
@@ -227,8 +229,29 @@ export class AssistDispatcher {
     return r
   }
 
+  /** bands not tracked because the table was full of live ones (a flood of made-up band ids) */
+  bandsRefused = 0
+
+  /**
+   * Room for one more band: bands are keyed by ids from outside, so the table is bounded (`maxBands`); when it
+   * is full the band silent longest that holds nothing is forgotten, and if every band is live the new one waits.
+   */
+  private roomForBand(now: number): boolean {
+    const max = this.policy.maxBands ?? 1000
+    if (this.bands.size < max) return true
+    let victim: BandState | null = null
+    for (const b of this.bands.values()) {
+      if (b.busyWith !== null || this.hasPendingOffer(b.band) || this.alive(b, now)) continue
+      if (!victim || b.heartbeatAt < victim.heartbeatAt) victim = b
+    }
+    if (!victim) { this.bandsRefused++; return false }
+    this.bands.delete(victim.band)
+    return true
+  }
+
   /** `P/band/<id>/status`: a heartbeat, with what changed. */
   bandStatus(band: string, s: { clerkId?: string | undefined; onShift?: boolean | undefined; battery?: number | undefined }, ts: number): void {
+    if (!this.bands.has(band) && !this.roomForBand(ts)) return
     const b = this.bandState(band, ts)
     if (ts > b.heartbeatAt) b.heartbeatAt = ts
     if (s.clerkId !== undefined) b.clerkId = s.clerkId
@@ -243,6 +266,7 @@ export class AssistDispatcher {
     const b = this.bands.get(band)
     if (!b) {
       // a band heard on the air before any status: remember where it is, it is not available yet
+      if (!this.roomForBand(ts)) return
       this.bands.set(band, { band, clerkId: null, onShift: true, battery: null, heartbeatAt: -Infinity, zone, zoneAt: ts, busyWith: null, freeSince: ts })
       return
     }

@@ -63,8 +63,10 @@ export class DevicesFeature implements Feature {
     })
   }
 
-  static async create(ctx: GatewayContext, layout: LayoutFeature): Promise<DevicesFeature> {
+  static async create(ctx: GatewayContext, layout: LayoutFeature, registered: (id: string) => boolean = () => false): Promise<DevicesFeature> {
     const f = new DevicesFeature(ctx, layout)
+    // the registry is bounded: made-up ids make way; the store's own devices never do
+    f.registry.protect((id) => registered(id) || layout.isPlaced(id))
     for (const d of await loadDevices(ctx.store)) f.registry.restore(d)
     return f
   }
@@ -116,7 +118,7 @@ export class DevicesFeature implements Feature {
     const removed = this.registry.takeRemoved()
     const dirty = this.registry.takeDirty()
     const ops = [
-      ...removed.map((d) => ({ op: 'sql' as const, sql: "DELETE FROM devices WHERE device_id = ? AND kind = 'device'", params: [d.id] })),
+      ...removed.map((d) => ({ op: 'sql' as const, sql: 'DELETE FROM devices WHERE device_id = ? AND kind = ?', params: [d.id, d.kind] })),
       ...deviceUpsertOps(dirty),
     ]
     if (ops.length) await this.ctx.store.write(ops).catch((err) => this.ctx.log.warn({ err }, 'device records not stored'))

@@ -76,6 +76,9 @@ export interface DeviceView {
 
 const RATE_WINDOW_MS = 30_000
 
+/** an unprotected device silent this long may be forgotten when the registry is full */
+const EVICT_AFTER_MS = 60_000
+
 export class DeviceRegistry {
   private readonly devices = new Map<string, DeviceRecord>()
   /** id -> its records (a lane is a POS and a handheld; a status-only record has kind 'device') */
@@ -83,9 +86,15 @@ export class DeviceRegistry {
   private intervals: ExpectedIntervals
   untracked = 0
 
+  /** devices never evicted to make room (registered on the broker, or placed in the layout) */
+  private keep: (id: string) => boolean = () => false
+
   constructor(private readonly max = 10_000, intervals: ExpectedIntervals = {}) {
     this.intervals = intervals
   }
+
+  /** which devices must stay known however full the registry gets */
+  protect(keep: (id: string) => boolean): void { this.keep = keep }
 
   /** change the expected intervals (ms per kind) */
   setIntervals(intervals: ExpectedIntervals): void { this.intervals = intervals }
@@ -103,12 +112,36 @@ export class DeviceRegistry {
     const k = this.key(kind, id)
     let d = this.devices.get(k)
     if (!d) {
-      if (this.devices.size >= this.max) { this.untracked++; return undefined }
+      if (this.devices.size >= this.max && !this.evict(now)) { this.untracked++; return undefined }
       d = { id, kind, firstSeen: now, lastSeen: now, messages: 0, badMessages: 0, lastBadReason: null, lastBadAt: null, battery: null, online: null, statusAt: null, recentBad: [], reported: null, windowStart: now, windowMessages: 0, rate: 0, dirty: true }
       this.index(d)
     }
     return d
   }
+
+  /**
+   * Full: make room by forgetting the tenth of unprotected devices heard from longest ago (junk ids a stranger
+   * made up go first; a registered or placed device is never dropped). Amortised: one scan frees many slots.
+   */
+  private evict(now: number): boolean {
+    const candidates = [...this.devices.values()].filter((d) => !this.keep(d.id) && now - d.lastSeen > EVICT_AFTER_MS)
+    if (candidates.length === 0) return false
+    candidates.sort((a, b) => a.lastSeen - b.lastSeen)
+    for (const d of candidates.slice(0, Math.max(1, Math.ceil(this.max / 10)))) {
+      this.devices.delete(this.key(d.kind, d.id))
+      const list = this.byId.get(d.id)
+      if (list) {
+        list.splice(list.indexOf(d), 1)
+        if (list.length === 0) this.byId.delete(d.id)
+      }
+      this.removed.push(d)
+      this.evicted++
+    }
+    return true
+  }
+
+  /** devices forgotten to make room */
+  evicted = 0
 
   private index(d: DeviceRecord): void {
     const list = this.byId.get(d.id)
