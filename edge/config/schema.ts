@@ -70,6 +70,7 @@ export const ConfigSchema = Type.Object({
       sigmaDb: Type.Number({ minimum: 1, maximum: 30, description: 'position: spread of a smoothed reading around the path-loss model, dB' }),
       maxSpeed: Type.Number({ minimum: 0.2, maximum: 10, description: 'position: fastest a subject moves, m/s (walking pace)' }),
       acceleration: Type.Number({ minimum: 0.01, maximum: 100, description: 'position: motion model acceleration noise, m^2/s^3 (higher follows turns faster, jitters more)' }),
+      zoneScale: Type.Number({ minimum: 0.05, maximum: 20, description: 'position: metres; a subject moves about 1.1 of these into a new zone before it is placed there (spatial hysteresis)' }),
       learnGains: Type.Boolean({ description: 'position: learn each anchor\'s gain on line from the subjects it hears' }),
     }, { additionalProperties: false })),
     knn: Type.Integer({ minimum: 1, maximum: 100, description: 'fingerprint: neighbours that vote' }),

@@ -24,7 +24,7 @@ export interface PresenceConfig extends PresenceOptions {
   knn: number
   fingerprintBandwidth: number
   silenceDecay: number
-  position?: { sigmaDb: number; maxSpeed: number; acceleration: number; learnGains: boolean } | undefined
+  position?: { sigmaDb: number; maxSpeed: number; acceleration: number; zoneScale: number; learnGains: boolean } | undefined
 }
 
 type LocatorConfig = Pick<PresenceConfig, 'marginDb' | 'pathLossExponent' | 'knn' | 'fingerprintBandwidth' | 'silenceDecay' | 'position'>
@@ -38,7 +38,7 @@ export function makeLocator(name: LocatorName, cfg: LocatorConfig, model: Finger
       const p = cfg.position
       return new PositionLocator({
         pathLossExponent: cfg.pathLossExponent, silenceDecay: cfg.silenceDecay,
-        ...(p ? { sigmaDb: p.sigmaDb, maxSpeed: p.maxSpeed, acceleration: p.acceleration, learnOffsets: p.learnGains } : {}),
+        ...(p ? { sigmaDb: p.sigmaDb, maxSpeed: p.maxSpeed, acceleration: p.acceleration, zoneScale: p.zoneScale, learnOffsets: p.learnGains } : {}),
       })
     }
   }

@@ -19,7 +19,7 @@
  * (weights 10^(rssi/10)), its zone through the engine's zone filter.
  */
 import type { Layout } from '../contract/resources.js'
-import { floorMap, zoneDistanceScores, zoneScores, type FloorMap } from './floor.js'
+import { floorMap, hasZones, zoneScores, type FloorMap } from './floor.js'
 import { signalAt, type AnchorTable, type Locator, type Readings } from './types.js'
 
 export interface PositionSettings {
@@ -30,13 +30,15 @@ export interface PositionSettings {
   /** walking: the speed bound (m/s) and the acceleration noise of the motion model (m^2/s^3) */
   maxSpeed: number
   acceleration: number
+  /** metres: the scale of the zone scores; a subject moves about 1.1 of these into a new zone (spatial hysteresis) */
+  zoneScale: number
   /** dB per second an anchor loses while it is not heard (after 1 s of silence) */
   silenceDecay: number
   /** learn each anchor's gain on line */
   learnOffsets: boolean
 }
 
-export const DEFAULT_POSITION: PositionSettings = { pathLossExponent: 2, sigmaDb: 8, maxSpeed: 1.5, acceleration: 0.5, silenceDecay: 3, learnOffsets: true }
+export const DEFAULT_POSITION: PositionSettings = { pathLossExponent: 1.8, sigmaDb: 8, maxSpeed: 1.5, acceleration: 2, zoneScale: 0.5, silenceDecay: 3, learnOffsets: true }
 
 /** what the model assumes a subject's level is before it has seen any (RSSI at 1 m of a typical tag) */
 const TYPICAL_P0 = -59
@@ -47,7 +49,12 @@ const P0_SD = 1.5
 const OFFSET_PRIOR = 60
 const OFFSET_MEMORY = 2000
 const OFFSET_MAX = 10
-/** a fix is never taken as better than this (m^2 per axis): the model's own error */
+/**
+ * A fix's variance per axis: this share of its likelihood's spread (the likelihood's sigmaDb allows for errors
+ * that persist for seconds, which makes the spread about twice the error of a single fix), and never below
+ * FIX_VARIANCE_MIN m^2 (the model's own error).
+ */
+const FIX_SPREAD_SHARE = 0.5
 const FIX_VARIANCE_MIN = 1
 /** a track not updated for this long starts afresh (s) */
 const TRACK_RESET_S = 10
@@ -84,7 +91,7 @@ export class PositionLocator implements Locator {
     this.decay = this.s.silenceDecay / 1000
   }
 
-  ready(): boolean { return this.map !== null && this.map.hasZones && this.map.cols >= 3 }
+  ready(): boolean { return this.map !== null && hasZones(this.map) && this.map.cols >= 3 }
 
   setLayout(layout: Layout, anchors: AnchorTable): void {
     // keep what was learned of the anchors that are still there
@@ -99,8 +106,6 @@ export class PositionLocator implements Locator {
     this.offN = new Float64Array(A)
     this.off = new Float64Array(A)
     this.offTotal = 0
-    const ORACLE: Record<string, number> = { sensor10: -0.9, sensor11: 1.4, sensor12: 2.6, sensor20: -2.6, sensor21: -1.1, sensor22: 3.0, sensor30: -7.8, sensor31: 1.4, sensor32: 0.6, sensor40: -3.5, sensor41: 5.5, sensor42: 1.3 }
-    if (process.env.ORACLE) for (const [id, v] of Object.entries(ORACLE)) this.learned.set(id, { sum: v * 1e6, n: 1e6 - OFFSET_PRIOR })
     anchors.ids.forEach((id, a) => {
       const l = this.learned.get(id)
       if (l) { this.offSum[a] = l.sum; this.offN[a] = l.n; this.setOffset(a) }
@@ -156,20 +161,17 @@ export class PositionLocator implements Locator {
       wx0 = Math.min(wx0, m.ax[c]!); wx1 = Math.max(wx1, m.ax[c]!); wy0 = Math.min(wy0, m.ay[c]!); wy1 = Math.max(wy1, m.ay[c]!)
     }
     if (k === 0) return false
-    const fix = this.fix(k, now, st, wx0, wy0, wx1, wy1)
+    const fix = this.fix(k, st, wx0, wy0, wx1, wy1)
     if (!fix) return false
-    if (process.env.DBG) console.log("fix", (now / 1000 % 1000).toFixed(1), fix.x.toFixed(1), fix.y.toFixed(1), fix.v.toFixed(2), k, (st[S_P0]! / st[S_P0N]!).toFixed(1))
-    ;(this as any).lastFix = fix
     this.track(st, now, fix.x, fix.y, fix.v)
-    const sdz = process.env.ZSD ? Number(process.env.ZSD) : Math.max(Number(process.env.SDMIN ?? 0), Math.sqrt(st[S_PP]!))
-    return process.env.SIGMAPTS ? zoneScores(m, st[S_X]!, st[S_Y]!, sdz, out) : zoneDistanceScores(m, st[S_X]!, st[S_Y]!, sdz, out)
+    return zoneScores(m, st[S_X]!, st[S_Y]!, this.s.zoneScale, out)
   }
 
   /** The likelihood-weighted mean of the candidate positions and its variance per axis. */
-  private fix(k: number, now: number, st: Float64Array, wx0: number, wy0: number, wx1: number, wy1: number): { x: number; y: number; v: number } | null {
+  private fix(k: number, st: Float64Array, wx0: number, wy0: number, wx1: number, wy1: number): { x: number; y: number; v: number } | null {
     const m = this.map!
     const s2 = this.s.sigmaDb * this.s.sigmaDb
-    const hasP0 = st[S_P0N]! > 0 && !process.env.NOP0
+    const hasP0 = st[S_P0N]! > 0
     const pm = hasP0 ? st[S_P0]! / st[S_P0N]! : TYPICAL_P0
     // a weak prior at first (a tag's level varies by 20 dB between makes), firm once the subject has shown it
     const pv = hasP0 ? P0_SD * P0_SD + 36 / st[S_P0N]! : 15 * 15
@@ -192,6 +194,7 @@ export class PositionLocator implements Locator {
     for (let j = j0; j <= j1; j++) {
       for (let i = i0; i <= i1; i++) {
         const c = j * m.gnx + i
+        if (m.valid[c] === 0) { ll[c] = -Infinity; continue }
         const base = c * cols
         let sv = 0, svv = 0
         for (let h = 0; h < k; h++) {
@@ -226,13 +229,12 @@ export class PositionLocator implements Locator {
     fx /= wsum
     fy /= wsum
     p0 /= wsum
-    const v = Math.max(Number(process.env.RMIN ?? FIX_VARIANCE_MIN), Number(process.env.RS ?? 1) * (fxx / wsum - fx * fx - fy * fy) / 2, (m.gres * m.gres) / 12)
+    const v = Math.max(FIX_VARIANCE_MIN, (FIX_SPREAD_SHARE * (fxx / wsum - fx * fx - fy * fy)) / 2, (m.gres * m.gres) / 12)
     // remember the subject's level (bounded memory)
     st[S_P0] = st[S_P0]! + p0
     st[S_P0N] = st[S_P0N]! + 1
     if (st[S_P0N]! > P0_MEMORY) { st[S_P0] = (st[S_P0]! * P0_MEMORY) / st[S_P0N]!; st[S_P0N] = P0_MEMORY }
     if (this.s.learnOffsets && k >= 3) this.learn(k, fx, fy, p0)
-    void now
     return { x: fx, y: fy, v }
   }
 
@@ -287,15 +289,15 @@ export class PositionLocator implements Locator {
   }
 }
 
-/** The weighted centroid of the three strongest anchors (weights 10^(rssi/10)), scored like a position known to 1.5 m. */
+/** The weighted centroid of the three strongest anchors (weights 10^(rssi/10)), zones scored on a 1.5 m scale. */
 export class CentroidLocator implements Locator {
   readonly name = 'centroid'
   private map: FloorMap | null = null
   private txOff = new Float64Array(0)
   private readonly decay: number
-  constructor(silenceDecayDbPerS = 3, private readonly sd = 1.5) { this.decay = silenceDecayDbPerS / 1000 }
+  constructor(silenceDecayDbPerS = 3, private readonly scale = 1.5) { this.decay = silenceDecayDbPerS / 1000 }
 
-  ready(): boolean { return this.map !== null && this.map.hasZones && this.map.cols >= 2 }
+  ready(): boolean { return this.map !== null && hasZones(this.map) && this.map.cols >= 2 }
 
   setLayout(layout: Layout, anchors: AnchorTable): void {
     this.map = floorMap(layout, anchors, DEFAULT_POSITION.pathLossExponent)
@@ -326,6 +328,6 @@ export class CentroidLocator implements Locator {
 
   score(r: Readings, now: number, out: Float64Array): boolean {
     const p = this.position(r, now)
-    return p !== null && zoneScores(this.map!, p.x, p.y, this.sd, out)
+    return p !== null && zoneScores(this.map!, p.x, p.y, this.scale, out)
   }
 }

@@ -5,7 +5,8 @@ import { CalibrationRecorder } from '../../edge/presence/calibration.js'
 import { Presence } from '../../edge/presence/engine.js'
 import { evaluate, splitByTime, type EvalSequence } from '../../edge/presence/evaluate.js'
 import { buildPresence, type PresenceConfig } from '../../edge/presence/factory.js'
-import { FingerprintLocator, PositionLocator, StrongestAnchorLocator, buildFingerprintModel } from '../../edge/presence/locators.js'
+import { FingerprintLocator, StrongestAnchorLocator, buildFingerprintModel } from '../../edge/presence/locators.js'
+import { CentroidLocator, PositionLocator } from '../../edge/presence/tracking.js'
 import { checkFingerprints } from '../../edge/presence/model-check.js'
 import { EmaSmoother, KalmanSmoother, PercentileSmoother } from '../../edge/presence/smoothing.js'
 import type { AnchorTable, Readings, ZoneEvent } from '../../edge/presence/types.js'
@@ -92,18 +93,47 @@ t.test('fingerprint k-NN', async (t) => {
   t.match(checkFingerprints(prints.slice(0, 5), { k: 5, bandwidth: 6 }).problems.join(), /at least 2 zones/)
 })
 
-t.test('position locator', async (t) => {
-  const l = new PositionLocator(2, -59, 0)
-  const lay: Layout = { zones: layout.zones, anchors: [{ id: 'p1', kind: 'beacon', x: 0, y: 0 }, { id: 'p2', kind: 'beacon', x: 10, y: 0 }, { id: 'p3', kind: 'beacon', x: 5, y: 8 }] }
-  l.setLayout(lay, table(['p1', 'p2', 'p3'], ['', '', ''], [[0, 0], [10, 0], [5, 8]]))
-  // a subject at (8, 2): distances 8.25, 2.83, 6.7 -> rssi at n = 2
-  const rssi = (d: number) => -59 - 20 * Math.log10(d)
-  const r = readings([[0, rssi(Math.hypot(8, 2))], [1, rssi(Math.hypot(2, 2))], [2, rssi(Math.hypot(3, 6))]])
-  const p = l.position(r, 0)!
-  t.ok(Math.hypot(p.x - 8, p.y - 2) < 0.3, `trilaterated (${p.x.toFixed(2)}, ${p.y.toFixed(2)})`)
+t.test('position locator: a fix from the log-distance model, tracked', async (t) => {
+  // noiseless readings: a tight likelihood (sigmaDb 3) so that the fix is the model's answer, not the floor's middle
+  const l = new PositionLocator({ pathLossExponent: 2, sigmaDb: 3, silenceDecay: 0, learnOffsets: false })
+  const lay: Layout = { zones: layout.zones, anchors: [{ id: 'p1', kind: 'beacon', x: 0, y: 0 }, { id: 'p2', kind: 'beacon', x: 10, y: 0 }, { id: 'p3', kind: 'beacon', x: 5, y: 8 }, { id: 'p4', kind: 'beacon', x: 5, y: -3 }] }
+  l.setLayout(lay, table(['p1', 'p2', 'p3', 'p4'], ['', '', '', ''], [[0, 0], [10, 0], [5, 8], [5, -3]]))
+  t.ok(l.ready())
+  // a subject at (8, 2): RSSI by the model with P0 -59, n = 2
+  const rssi = (x: number, y: number, a: [number, number]) => -59 - 20 * Math.log10(Math.hypot(x - a[0], y - a[1]))
+  const at = (x: number, y: number) => readings([[0, rssi(x, y, [0, 0])], [1, rssi(x, y, [10, 0])], [2, rssi(x, y, [5, 8])], [3, rssi(x, y, [5, -3])]])
+  const track = new Float64Array(l.stateSize)
   const out = new Float64Array(2)
-  l.score(r, 0, out)
+  let r = at(8, 2)
+  r.track = track
+  t.ok(l.score(r, 0, out))
+  const p = l.position(r)!
+  t.ok(Math.hypot(p.x - 8, p.y - 2) < 1, `first fix near the subject (${p.x.toFixed(2)}, ${p.y.toFixed(2)})`)
   t.ok(out[1]! > out[0]!, 'in zone b')
+  // walking from (8, 2) to (2, 2) at 1 m/s: the track follows, and the zone changes once it is well inside a
+  let zoneA = -1
+  for (let s = 1; s <= 8; s++) {
+    const x = Math.max(2, 8 - s)
+    r = at(x, 2)
+    r.track = track
+    l.score(r, s * 1000, out)
+    if (zoneA < 0 && out[0]! > out[1]!) zoneA = s
+  }
+  const q = l.position(r)!
+  t.ok(Math.hypot(q.x - 2, q.y - 2) < 1.5, `followed the walk (${q.x.toFixed(2)}, ${q.y.toFixed(2)})`)
+  t.ok(zoneA > 0 && zoneA <= 5, `zone a leads ${zoneA} s after leaving (8, 2) (the boundary at x = 5 is crossed at 3 s)`)
+  t.ok(track[0] === 1, 'the track lives in the subject state the engine hands over')
+})
+
+t.test('centroid locator', async (t) => {
+  const l = new CentroidLocator(0)
+  const lay: Layout = { zones: layout.zones, anchors: layout.anchors }
+  l.setLayout(lay, table(['sa', 'sb'], ['a', 'b'], [[2.5, 2.5], [7.5, 2.5]]))
+  const out = new Float64Array(2)
+  t.ok(l.score(readings([[0, -70], [1, -60]]), 0, out))
+  const p = l.position(readings([[0, -70], [1, -60]]), 0)!
+  t.ok(p.x > 7 && p.x < 7.5, `pulled hard towards the stronger anchor (${p.x.toFixed(2)})`)
+  t.ok(out[1]! > out[0]!)
 })
 
 const opts = { staleSeconds: 8, defaultDwellSeconds: 10, exitGraceSeconds: 6, stayProbability: 0.9, switchMargin: 0.3, evidenceFloor: 0.3, locateEveryMs: 1000 }
