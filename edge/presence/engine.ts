@@ -235,9 +235,11 @@ export class Presence implements PresenceEngine {
     for (let z = 1; z < Z; z++) if (post[z]! > post[best]!) best = z
     if (best !== s.lead) { s.lead = best; s.leadSince = now }
     s.postAt = now
-    // the leader must beat the current zone by switchMargin of their combined probability (for two zones in
-    // play: by switchMargin outright; when several share the rest, a current zone far behind does not hold on)
-    if (s.zone < 0 || (best !== s.zone && post[best]! - post[s.zone]! > this.opts.switchMargin * (post[best]! + post[s.zone]!))) s.zone = best
+    // the leader must beat the current zone by switchMargin. A tracking locator's probabilities come from a
+    // position: the margin counts of the two zones' combined probability (for two zones in play the same; at a
+    // corner where several share the rest, a zone the subject has clearly left does not hold on)
+    const margin = this.loc.tracks ? this.opts.switchMargin * (post[best]! + (s.zone < 0 ? 0 : post[s.zone]!)) : this.opts.switchMargin
+    if (s.zone < 0 || (best !== s.zone && post[best]! - post[s.zone]! > margin)) s.zone = best
   }
 
   /**

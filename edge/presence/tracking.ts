@@ -56,6 +56,14 @@ const OFFSET_MAX = 10
  */
 const FIX_SPREAD_SHARE = 0.5
 const FIX_VARIANCE_MIN = 1
+/**
+ * The model fix needs at least this many anchors heard within FRESH_MS; with fewer (a phone ranging a sparse
+ * set of beacons, which hears one or two a scan) the fix is the weighted centroid of the anchors it heard
+ * lately, taken as good to CENTROID_VARIANCE m^2 per axis: about 2 m, near the strongest.
+ */
+const MODEL_MIN_ANCHORS = 3
+const FRESH_MS = 2000
+const CENTROID_VARIANCE = 4
 /** a track not updated for this long starts afresh (s) */
 const TRACK_RESET_S = 10
 
@@ -83,6 +91,7 @@ export class PositionLocator implements Locator {
   private heardCol = new Int32Array(0)
   private heardIdx = new Int32Array(0)
   private heardSig = new Float64Array(0)
+  private heardFresh = new Uint8Array(0)
   private ll = new Float64Array(0)
   private sumV = new Float64Array(0)
 
@@ -113,6 +122,7 @@ export class PositionLocator implements Locator {
     this.heardCol = new Int32Array(A)
     this.heardIdx = new Int32Array(A)
     this.heardSig = new Float64Array(A)
+    this.heardFresh = new Uint8Array(A)
     const cells = this.map.gnx * this.map.gny
     this.ll = new Float64Array(cells)
     this.sumV = new Float64Array(cells)
@@ -147,8 +157,9 @@ export class PositionLocator implements Locator {
     const m = this.map
     const st = r.track
     if (!m || !st || m.cols === 0) return false
-    // the subject's placed anchors and their signals, corrected by known transmit power and learned gain
-    let k = 0
+    // the subject's placed anchors and their signals, corrected by known transmit power and learned gain; the
+    // model fix wants anchors heard just now (an anchor silent for seconds says little about its distance)
+    let k = 0, fresh = 0
     let wx0 = Infinity, wy0 = Infinity, wx1 = -Infinity, wy1 = -Infinity
     for (let i = 0, o = 0; i < r.n; i++, o += r.stride) {
       const a = r.buf[o]!
@@ -157,11 +168,19 @@ export class PositionLocator implements Locator {
       this.heardCol[k] = c
       this.heardIdx[k] = a
       this.heardSig[k] = signalAt(r.buf, o, now, this.decay) - this.txOff[a]! - this.gain(a)
+      const isFresh = now - r.buf[o + 1]! <= FRESH_MS
+      this.heardFresh[k] = isFresh ? 1 : 0
+      if (isFresh) { fresh++; wx0 = Math.min(wx0, m.ax[c]!); wx1 = Math.max(wx1, m.ax[c]!); wy0 = Math.min(wy0, m.ay[c]!); wy1 = Math.max(wy1, m.ay[c]!) }
       k++
-      wx0 = Math.min(wx0, m.ax[c]!); wx1 = Math.max(wx1, m.ax[c]!); wy0 = Math.min(wy0, m.ay[c]!); wy1 = Math.max(wy1, m.ay[c]!)
     }
     if (k === 0) return false
-    const fix = this.fix(k, st, wx0, wy0, wx1, wy1)
+    let fix: { x: number; y: number; v: number } | null
+    if (fresh >= MODEL_MIN_ANCHORS) {
+      // keep the fresh ones only, in place
+      let j = 0
+      for (let h = 0; h < k; h++) if (this.heardFresh[h] === 1) { this.heardCol[j] = this.heardCol[h]!; this.heardIdx[j] = this.heardIdx[h]!; this.heardSig[j] = this.heardSig[h]!; j++ }
+      fix = this.fix(j, st, wx0, wy0, wx1, wy1)
+    } else fix = this.centroidFix(k)
     if (!fix) return false
     this.track(st, now, fix.x, fix.y, fix.v)
     return zoneScores(m, st[S_X]!, st[S_Y]!, this.s.zoneScale, out)
@@ -236,6 +255,16 @@ export class PositionLocator implements Locator {
     if (st[S_P0N]! > P0_MEMORY) { st[S_P0] = (st[S_P0]! * P0_MEMORY) / st[S_P0N]!; st[S_P0N] = P0_MEMORY }
     if (this.s.learnOffsets && k >= 3) this.learn(k, fx, fy, p0)
     return { x: fx, y: fy, v }
+  }
+
+  /** Too few anchors heard just now for the model (a phone's sparse ranging): the weighted centroid of the strongest. */
+  private centroidFix(k: number): { x: number; y: number; v: number } {
+    const m = this.map!
+    let top = -Infinity
+    for (let h = 0; h < k; h++) top = Math.max(top, this.heardSig[h]!)
+    let x = 0, y = 0, w = 0
+    for (let h = 0; h < k; h++) { const wi = 10 ** ((this.heardSig[h]! - top) / 10); x += wi * m.ax[this.heardCol[h]!]!; y += wi * m.ay[this.heardCol[h]!]!; w += wi }
+    return { x: x / w, y: y / w, v: CENTROID_VARIANCE }
   }
 
   /** Each heard anchor's residual at the fix teaches its gain. */
