@@ -11,6 +11,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Anchor, Layout, Zone } from '../../edge/contract/resources.js'
+import { buildPresence, type PresenceConfig } from '../../edge/presence/factory.js'
 import type { PresenceEngine, ZoneEvent } from '../../edge/presence/types.js'
 
 export interface Packet { t: number; anchor: string; rssi: number; x: number; y: number }
@@ -59,16 +60,15 @@ export function gridZone(g: Grid, x: number, y: number): string {
 }
 
 /** The layout the replay sends: zones as polygons, receivers as scanners with x/y (and their zone unless `zonesOnAnchors` is false). */
-export function gridLayout(set: TrackSet, g: Grid, opts: { zonesOnAnchors?: boolean; heights?: boolean } = {}): Layout {
+export function gridLayout(set: TrackSet, g: Grid, opts: { zonesOnAnchors?: boolean } = {}): Layout {
   const zones: Zone[] = []
   for (let cy = 0; cy < g.n; cy++) for (let cx = 0; cx < g.n; cx++) {
     zones.push({ id: `c${cx}-${cy}`, polygon: rect(g.x0 + cx * g.cell, g.y0 + cy * g.cell, g.x0 + (cx + 1) * g.cell, g.y0 + (cy + 1) * g.cell) })
   }
   const anchors: Anchor[] = set.receivers.map((r) => ({
-    id: r.id, kind: 'scanner', x: r.x, y: r.y,
+    id: r.id, kind: 'scanner' as const, x: r.x, y: r.y,
     ...(opts.zonesOnAnchors === false ? {} : { zone: gridZone(g, r.x, r.y) }),
-    ...(opts.heights ? { z: r.z } : {}),
-  } as Anchor))
+  }))
   return { zones, anchors }
 }
 
@@ -248,7 +248,7 @@ export function centroidBaseline(set: TrackSet, g: Grid): Baseline {
   }
 }
 
-/** A baseline over the same seconds as replayTrack scores. */
+/** A baseline over the same seconds as replayTracks scores (each track on its own: a baseline has no state). */
 export function replayBaseline(b: Baseline, track: Track, g: Grid, windowMs = 2000): Timeline {
   const p = track.packets
   const t0 = p[0]!.t
@@ -271,4 +271,70 @@ export function replayBaseline(b: Baseline, track: Track, g: Grid, windowMs = 20
     if (reported[k] !== null && k - since === 10) dwells.push({ zone: reported[k]!, at: k })
   }
   return { truth, reported, dwells }
+}
+
+// ------------------------------------------------------------------ evaluation as the gateway runs
+
+export interface TrackEval {
+  grid: string
+  /** what the engine said it uses (auto's choice) */
+  note: string
+  total: TrackScore
+  perTrack: { name: string; score: TrackScore }[]
+  /** each anchor's gain the position locator learned during the replay, dB */
+  gains: Record<string, number> | null
+}
+
+/**
+ * The replay of the walking tracks through the gateway's presence: the engine built from the config by
+ * buildPresence on the config's (empty) layout, as at start-up, then the tracks' layout set as
+ * `PUT /v1/admin/layout` sets it (so `auto` chooses on it), all tracks at once in recorded time.
+ */
+export function evaluateTracks(set: TrackSet, cfg: PresenceConfig, gridName: string, opts: { zonesOnAnchors?: boolean; tracks?: readonly Track[]; dwellSeconds?: number } = {}): TrackEval {
+  const g = GRIDS[gridName]
+  if (!g) throw new Error(`unknown grid ${gridName} (${Object.keys(GRIDS).join(', ')})`)
+  const events: ZoneEvent[] = []
+  const built = buildPresence({ ...cfg, defaultDwellSeconds: opts.dwellSeconds ?? 10 }, { zones: [], anchors: [] }, (e) => events.push(e), null)
+  const engine = built.engine
+  engine.setLayout(gridLayout(set, g, { zonesOnAnchors: opts.zonesOnAnchors ?? true }))
+  const tracks = opts.tracks ?? set.tracks
+  const tls = replayTracks(engine, events, tracks, g, { tickMs: cfg.tickMs ?? 500 })
+  const perTrack = tls.map((tl, k) => ({ name: tracks[k]!.name, score: score(tl, opts.dwellSeconds ?? 10) }))
+  const loc = engine.locator as { offsets?: () => Record<string, number> }
+  return { grid: gridName, note: engine.note, total: combine(perTrack.map((p) => p.score)), perTrack, gains: loc.offsets ? loc.offsets() : null }
+}
+
+/** The same seconds scored for a baseline. */
+export function evaluateTrackBaseline(set: TrackSet, name: 'strongest' | 'centroid', gridName: string): TrackEval {
+  const g = GRIDS[gridName]!
+  const b = name === 'strongest' ? strongestBaseline(set, g) : centroidBaseline(set, g)
+  const perTrack = set.tracks.map((tr) => ({ name: tr.name, score: score(replayBaseline(b, tr, g)) }))
+  return { grid: gridName, note: `${name} baseline`, total: combine(perTrack.map((p) => p.score)), perTrack, gains: null }
+}
+
+/**
+ * How well the defaults hold up on a track they were not chosen on: for each track, the setting among
+ * `candidates` that does best on the other tracks (accuracy, less penalties for flicker beyond 1.5 times the
+ * true changes, for more than 1 change in 5 missed and for a median delay beyond 4 s) is scored on that track.
+ * All tracks are replayed together every time (the anchor gains are learned from every walker at once, as
+ * in the gateway); only the choice of setting leaves the track out.
+ */
+export function leaveOneTrackOut(set: TrackSet, base: PresenceConfig, candidates: { label: string; cfg: PresenceConfig }[], gridName: string): { track: string; chosen: string; score: TrackScore }[] {
+  const runs = candidates.map((c) => ({ label: c.label, perTrack: evaluateTracks(set, c.cfg, gridName).perTrack }))
+  const objective = (s: TrackScore): number => {
+    const missRate = s.trueChanges ? s.missed / s.trueChanges : 0
+    const flicker = s.trueChangesPerMin > 0 ? s.changesPerMin / s.trueChangesPerMin : 1
+    const delay = s.delays.length ? pct(s.delays, 0.5) : 10
+    return s.accuracy - 0.1 * Math.max(0, flicker - 1.5) - Math.max(0, missRate - 0.2) - 0.05 * Math.max(0, delay - 4)
+  }
+  void base
+  return set.tracks.map((tr, k) => {
+    let best = runs[0]!
+    let bestV = -Infinity
+    for (const r of runs) {
+      const v = objective(combine(r.perTrack.filter((_, j) => j !== k).map((p) => p.score)))
+      if (v > bestV) { bestV = v; best = r }
+    }
+    return { track: tr.name, chosen: best.label, score: best.perTrack[k]!.score }
+  })
 }

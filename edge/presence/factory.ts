@@ -25,6 +25,8 @@ export interface PresenceConfig extends PresenceOptions {
   fingerprintBandwidth: number
   silenceDecay: number
   position?: { sigmaDb: number; maxSpeed: number; acceleration: number; zoneScale: number; learnGains: boolean } | undefined
+  /** how often the gateway ticks the engine (ms) */
+  tickMs?: number
 }
 
 type LocatorConfig = Pick<PresenceConfig, 'marginDb' | 'pathLossExponent' | 'knn' | 'fingerprintBandwidth' | 'silenceDecay' | 'position'>

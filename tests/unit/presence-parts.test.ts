@@ -101,7 +101,7 @@ t.test('position locator: a fix from the log-distance model, tracked', async (t)
   t.ok(l.ready())
   // a subject at (8, 2): RSSI by the model with P0 -59, n = 2
   const rssi = (x: number, y: number, a: [number, number]) => -59 - 20 * Math.log10(Math.hypot(x - a[0], y - a[1]))
-  const at = (x: number, y: number) => readings([[0, rssi(x, y, [0, 0])], [1, rssi(x, y, [10, 0])], [2, rssi(x, y, [5, 8])], [3, rssi(x, y, [5, -3])]])
+  const at = (x: number, y: number, ts = 0) => readings([[0, rssi(x, y, [0, 0])], [1, rssi(x, y, [10, 0])], [2, rssi(x, y, [5, 8])], [3, rssi(x, y, [5, -3])]], ts)
   const track = new Float64Array(l.stateSize)
   const out = new Float64Array(2)
   let r = at(8, 2)
@@ -114,7 +114,7 @@ t.test('position locator: a fix from the log-distance model, tracked', async (t)
   let zoneA = -1
   for (let s = 1; s <= 8; s++) {
     const x = Math.max(2, 8 - s)
-    r = at(x, 2)
+    r = at(x, 2, s * 1000)
     r.track = track
     l.score(r, s * 1000, out)
     if (zoneA < 0 && out[0]! > out[1]!) zoneA = s
