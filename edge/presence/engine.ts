@@ -357,6 +357,7 @@ export class Presence implements PresenceEngine {
       x: Float64Array.from(located, (a) => a.x ?? Number.NaN),
       y: Float64Array.from(located, (a) => a.y ?? Number.NaN),
       txPower: Float64Array.from(located, (a) => a.txPower ?? Number.NaN),
+      beacon: Uint8Array.from(located, (a) => (a.kind === 'beacon' ? 1 : 0)),
     }
     this.zoneIds = layout.zones.map((z) => z.id)
     this.scores = new Float64Array(this.zoneIds.length)

@@ -57,9 +57,12 @@ const OFFSET_MAX = 10
 const FIX_SPREAD_SHARE = 0.5
 const FIX_VARIANCE_MIN = 1
 /**
- * The model fix needs at least this many anchors heard within FRESH_MS; with fewer (a phone ranging a sparse
- * set of beacons, which hears one or two a scan) the fix is the weighted centroid of the anchors it heard
- * lately, taken as good to CENTROID_VARIANCE m^2 per axis: about 2 m, near the strongest.
+ * The model fix needs at least this many anchors heard within FRESH_MS from fixed scanners. A phone or cart that
+ * ranges beacons (the layout's `beacon` anchors) gets the weighted centroid of the anchors it heard lately instead,
+ * as does a subject heard by fewer anchors: measured on the phone recordings (ESIIAB, Waldo), the ranking of
+ * beacons is worth more than their levels (a phone's OS smooths and clips RSSI, and hears one or two beacons a
+ * scan), while fixed scanners hearing a tag fit the path-loss model well. A centroid is taken as good to
+ * CENTROID_VARIANCE m^2 per axis (about 2 m, near the strongest), and its zones are scored on that scale.
  */
 const MODEL_MIN_ANCHORS = 3
 const FRESH_MS = 2000
@@ -81,6 +84,8 @@ export class PositionLocator implements Locator {
   private readonly decay: number
   /** txPower correction per engine anchor (0 when unknown) */
   private txOff = new Float64Array(0)
+  /** 1 for a beacon anchor (the subject ranges it), by engine anchor */
+  private isBeacon: Uint8Array = new Uint8Array(0)
   /** learned gains by anchor id, kept across layouts for the anchors that stay */
   private readonly learned = new Map<string, { sum: number; n: number }>()
   private offSum = new Float64Array(0)
@@ -111,6 +116,7 @@ export class PositionLocator implements Locator {
     this.map = floorMap(layout, anchors, this.s.pathLossExponent)
     const A = anchors.ids.length
     this.txOff = Float64Array.from(anchors.txPower, (tx) => (Number.isNaN(tx) ? 0 : tx - TYPICAL_P0))
+    this.isBeacon = anchors.beacon ?? new Uint8Array(A)
     this.offSum = new Float64Array(A)
     this.offN = new Float64Array(A)
     this.off = new Float64Array(A)
@@ -159,7 +165,7 @@ export class PositionLocator implements Locator {
     if (!m || !st || m.cols === 0) return false
     // the subject's placed anchors and their signals, corrected by known transmit power and learned gain; the
     // model fix wants anchors heard just now (an anchor silent for seconds says little about its distance)
-    let k = 0, fresh = 0
+    let k = 0, fresh = 0, beacons = 0
     let wx0 = Infinity, wy0 = Infinity, wx1 = -Infinity, wy1 = -Infinity
     for (let i = 0, o = 0; i < r.n; i++, o += r.stride) {
       const a = r.buf[o]!
@@ -168,14 +174,17 @@ export class PositionLocator implements Locator {
       this.heardCol[k] = c
       this.heardIdx[k] = a
       this.heardSig[k] = signalAt(r.buf, o, now, this.decay) - this.txOff[a]! - this.gain(a)
+      if (this.isBeacon[a] === 1) beacons++
       const isFresh = now - r.buf[o + 1]! <= FRESH_MS
       this.heardFresh[k] = isFresh ? 1 : 0
       if (isFresh) { fresh++; wx0 = Math.min(wx0, m.ax[c]!); wx1 = Math.max(wx1, m.ax[c]!); wy0 = Math.min(wy0, m.ay[c]!); wy1 = Math.max(wy1, m.ay[c]!) }
       k++
     }
     if (k === 0) return false
+    // a phone ranging beacons, or too few anchors heard just now: the weighted centroid
+    const byModel = fresh >= MODEL_MIN_ANCHORS && beacons * 2 < k
     let fix: { x: number; y: number; v: number } | null
-    if (fresh >= MODEL_MIN_ANCHORS) {
+    if (byModel) {
       // keep the fresh ones only, in place
       let j = 0
       for (let h = 0; h < k; h++) if (this.heardFresh[h] === 1) { this.heardCol[j] = this.heardCol[h]!; this.heardIdx[j] = this.heardIdx[h]!; this.heardSig[j] = this.heardSig[h]!; j++ }
@@ -183,7 +192,8 @@ export class PositionLocator implements Locator {
     } else fix = this.centroidFix(k)
     if (!fix) return false
     this.track(st, now, fix.x, fix.y, fix.v)
-    return zoneScores(m, st[S_X]!, st[S_Y]!, this.s.zoneScale, out)
+    // the zones on the scale of what the fix is worth: a centroid is good to about 2 m
+    return zoneScores(m, st[S_X]!, st[S_Y]!, byModel ? this.s.zoneScale : Math.max(this.s.zoneScale, Math.sqrt(CENTROID_VARIANCE)), out)
   }
 
   /** The likelihood-weighted mean of the candidate positions and its variance per axis. */

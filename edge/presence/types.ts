@@ -67,6 +67,8 @@ export interface AnchorTable {
   y: Float64Array
   /** RSSI at 1 m, NaN when unknown */
   txPower: Float64Array
+  /** 1 for a fixed beacon that mobile subjects hear (ranging), 0 for a scanner that hears them */
+  beacon?: Uint8Array
 }
 
 /**
