@@ -235,10 +235,10 @@ export class Presence implements PresenceEngine {
     for (let z = 1; z < Z; z++) if (post[z]! > post[best]!) best = z
     if (best !== s.lead) { s.lead = best; s.leadSince = now }
     s.postAt = now
-    // the leader must beat the current zone by switchMargin. A tracking locator's probabilities come from a
-    // position: the margin counts of the two zones' combined probability (for two zones in play the same; at a
-    // corner where several share the rest, a zone the subject has clearly left does not hold on)
-    const margin = this.loc.tracks ? this.opts.switchMargin * (post[best]! + (s.zone < 0 ? 0 : post[s.zone]!)) : this.opts.switchMargin
+    // the leader must beat the current zone by switchMargin of their combined probability: for two zones in play
+    // the same as by switchMargin outright; where several share the rest (a corner, look-alike fingerprints), a
+    // zone the subject has clearly left does not hold on because the others split what it lost
+    const margin = this.opts.switchMargin * (post[best]! + (s.zone < 0 ? 0 : post[s.zone]!))
     if (s.zone < 0 || (best !== s.zone && post[best]! - post[s.zone]! > margin)) s.zone = best
   }
 
@@ -273,7 +273,10 @@ export class Presence implements PresenceEngine {
   rankNow(subject: string, max = 3): string[] {
     const s = this.subjects.get(subject)
     const sc = this.scores
-    if (!s || !this.loc.score(s, s.lastSeen, sc)) return []
+    if (!s) return []
+    const size = this.loc.stateSize ?? 0
+    if (size > 0 && (s.track === null || s.track.length !== size)) s.track = new Float64Array(size)
+    if (!this.loc.score(s, s.lastSeen, sc)) return []
     return [...sc].map((p, z) => ({ p, z })).filter((x) => x.p > 0).sort((a, b) => b.p - a.p).slice(0, max).map((x) => this.zoneIds[x.z]!)
   }
 
