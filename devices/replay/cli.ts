@@ -24,7 +24,7 @@ import type { SmootherName } from '../../edge/presence/smoothing.js'
 import type { LocatorChoice } from '../../edge/presence/types.js'
 import { evaluateBaseline, type BaselineResult } from './baselines.js'
 import { ESIIAB_FILES, ESIIAB_GROUND, loadDemo, loadEsiiab, loadWaldo, type Dataset } from './datasets.js'
-import { GRIDS, TETAM, evaluateTrackBaseline, evaluateTracks, leaveOneTrackOut, loadTetam, pct, type TrackEval, type TrackScore, type TrackSet } from './tracks.js'
+import { GRIDS, TETAM, combine, evaluateTrackBaseline, evaluateTracks, leaveOneTrackOut, loadTetam, pct, type TrackEval, type TrackScore, type TrackSet } from './tracks.js'
 
 function args(argv: string[]): Map<string, string[]> {
   const out = new Map<string, string[]>()
@@ -118,7 +118,7 @@ function tracks(dir: string, base: PresenceConfig, locators: LocatorChoice[], gr
       out[`loto-${grid}`] = res
       if (json) continue
       console.log(`\nleave one track out, ${grid}: for each track the best of ${candidates.length} settings (path-loss exponent, smoothing q, zone scale) on the other tracks, scored on it`)
-      const rows = res.map((r) => trackRow(`  ${r.track} (${r.chosen})`, r.score))
+      const rows = [trackRow('held-out tracks together', combine(res.map((r) => r.score))), ...res.map((r) => trackRow(`  ${r.track} (${r.chosen})`, r.score))]
       print(TRACK_HEAD, rows)
     }
   }

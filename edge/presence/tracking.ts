@@ -67,6 +67,8 @@ const FIX_VARIANCE_MIN = 1
 const MODEL_MIN_ANCHORS = 3
 const FRESH_MS = 2000
 const CENTROID_VARIANCE = 4
+/** candidate positions are scored within this distance (m) of the strongest anchors and of the track */
+const WINDOW_M = 10
 /** a track not updated for this long starts afresh (s) */
 const TRACK_RESET_S = 10
 
@@ -166,7 +168,6 @@ export class PositionLocator implements Locator {
     // the subject's placed anchors and their signals, corrected by known transmit power and learned gain; the
     // model fix wants anchors heard just now (an anchor silent for seconds says little about its distance)
     let k = 0, fresh = 0, beacons = 0
-    let wx0 = Infinity, wy0 = Infinity, wx1 = -Infinity, wy1 = -Infinity
     for (let i = 0, o = 0; i < r.n; i++, o += r.stride) {
       const a = r.buf[o]!
       const c = m.col[a]!
@@ -177,7 +178,7 @@ export class PositionLocator implements Locator {
       if (this.isBeacon[a] === 1) beacons++
       const isFresh = now - r.buf[o + 1]! <= FRESH_MS
       this.heardFresh[k] = isFresh ? 1 : 0
-      if (isFresh) { fresh++; wx0 = Math.min(wx0, m.ax[c]!); wx1 = Math.max(wx1, m.ax[c]!); wy0 = Math.min(wy0, m.ay[c]!); wy1 = Math.max(wy1, m.ay[c]!) }
+      if (isFresh) fresh++
       k++
     }
     if (k === 0) return false
@@ -188,7 +189,7 @@ export class PositionLocator implements Locator {
       // keep the fresh ones only, in place
       let j = 0
       for (let h = 0; h < k; h++) if (this.heardFresh[h] === 1) { this.heardCol[j] = this.heardCol[h]!; this.heardIdx[j] = this.heardIdx[h]!; this.heardSig[j] = this.heardSig[h]!; j++ }
-      fix = this.fix(j, st, wx0, wy0, wx1, wy1)
+      fix = this.fix(j, st)
     } else fix = this.centroidFix(k)
     if (!fix) return false
     this.track(st, now, fix.x, fix.y, fix.v)
@@ -197,7 +198,7 @@ export class PositionLocator implements Locator {
   }
 
   /** The likelihood-weighted mean of the candidate positions and its variance per axis. */
-  private fix(k: number, st: Float64Array, wx0: number, wy0: number, wx1: number, wy1: number): { x: number; y: number; v: number } | null {
+  private fix(k: number, st: Float64Array): { x: number; y: number; v: number } | null {
     const m = this.map!
     const s2 = this.s.sigmaDb * this.s.sigmaDb
     const hasP0 = st[S_P0N]! > 0
@@ -208,14 +209,25 @@ export class PositionLocator implements Locator {
     const loss = m.loss
     const sig = this.heardSig
     const hc = this.heardCol
-    // candidates: around the heard anchors, and around the track (the subject may be beyond them)
-    const margin = 8
-    if (st[S_INIT] === 1) {
-      wx0 = Math.min(wx0, st[S_X]! - margin / 2); wx1 = Math.max(wx1, st[S_X]! + margin / 2)
-      wy0 = Math.min(wy0, st[S_Y]! - margin / 2); wy1 = Math.max(wy1, st[S_Y]! + margin / 2)
+    // candidates: within WINDOW_M of the three strongest anchors and of the track (the subject is near what
+    // hears it best; a large store's far end is not worth scoring)
+    let wx0 = Infinity, wy0 = Infinity, wx1 = -Infinity, wy1 = -Infinity
+    let t1 = -1, t2 = -1, t3 = -1
+    for (let h = 0; h < k; h++) {
+      const v = sig[h]!
+      if (t1 < 0 || v > sig[t1]!) { t3 = t2; t2 = t1; t1 = h } else if (t2 < 0 || v > sig[t2]!) { t3 = t2; t2 = h } else if (t3 < 0 || v > sig[t3]!) t3 = h
     }
-    const i0 = Math.max(0, Math.floor((wx0 - margin - m.gx0) / m.gres)), i1 = Math.min(m.gnx - 1, Math.floor((wx1 + margin - m.gx0) / m.gres))
-    const j0 = Math.max(0, Math.floor((wy0 - margin - m.gy0) / m.gres)), j1 = Math.min(m.gny - 1, Math.floor((wy1 + margin - m.gy0) / m.gres))
+    for (const h of [t1, t2, t3]) {
+      if (h < 0) continue
+      const c = hc[h]!
+      wx0 = Math.min(wx0, m.ax[c]!); wx1 = Math.max(wx1, m.ax[c]!); wy0 = Math.min(wy0, m.ay[c]!); wy1 = Math.max(wy1, m.ay[c]!)
+    }
+    if (st[S_INIT] === 1) {
+      wx0 = Math.min(wx0, st[S_X]!); wx1 = Math.max(wx1, st[S_X]!)
+      wy0 = Math.min(wy0, st[S_Y]!); wy1 = Math.max(wy1, st[S_Y]!)
+    }
+    const i0 = Math.max(0, Math.floor((wx0 - WINDOW_M - m.gx0) / m.gres)), i1 = Math.min(m.gnx - 1, Math.floor((wx1 + WINDOW_M - m.gx0) / m.gres))
+    const j0 = Math.max(0, Math.floor((wy0 - WINDOW_M - m.gy0) / m.gres)), j1 = Math.min(m.gny - 1, Math.floor((wy1 + WINDOW_M - m.gy0) / m.gres))
     if (i1 < i0 || j1 < j0) return null
     const ll = this.ll, sumV = this.sumV
     let best = -Infinity
@@ -245,8 +257,9 @@ export class PositionLocator implements Locator {
       const cy = m.gy0 + (j + 0.5) * m.gres
       for (let i = i0; i <= i1; i++) {
         const c = j * m.gnx + i
-        const w = Math.exp(ll[c]! - best)
-        if (w < 1e-6) continue
+        const d = ll[c]! - best
+        if (d < -14) continue // a weight under 1e-6
+        const w = Math.exp(d)
         const cx = m.gx0 + (i + 0.5) * m.gres
         wsum += w
         fx += w * cx
