@@ -2,7 +2,7 @@
 import t from 'tap'
 import type { Layout } from '../../edge/contract/resources.js'
 import { CalibrationRecorder } from '../../edge/presence/calibration.js'
-import { Presence } from '../../edge/presence/engine.js'
+import { Presence, zoneAdjacency } from '../../edge/presence/engine.js'
 import { evaluate, splitByTime, type EvalSequence } from '../../edge/presence/evaluate.js'
 import { buildPresence, type PresenceConfig } from '../../edge/presence/factory.js'
 import { FingerprintLocator, StrongestAnchorLocator, buildFingerprintModel } from '../../edge/presence/locators.js'
@@ -186,4 +186,103 @@ t.test('evaluation on synthetic recordings', async (t) => {
   t.ok(r.stationary.changesPerMinute < 0.5)
   t.ok(r.walk.detectP50 <= 5, `detect ${r.walk.detectP50}`)
   t.ok(r.calibration.fingerprints > 100)
+})
+
+const geometry: Layout = {
+  zones: [{ id: 'a', polygon: [[0, 0], [6, 0], [6, 4], [0, 4]] }, { id: 'b', polygon: [[6, 0], [12, 0], [12, 4], [6, 4]] }, { id: 'c', polygon: [[12, 0], [18, 0], [18, 4], [12, 4]] }],
+  anchors: [{ id: 's0', kind: 'scanner', zone: 'a', x: 0, y: 2 }, { id: 's1', kind: 'scanner', zone: 'b', x: 9, y: 2 }, { id: 's2', kind: 'scanner', zone: 'c', x: 18, y: 2 }, { id: 'btn', kind: 'button', zone: 'a' }],
+}
+const autoCfg: PresenceConfig = { ...opts, locator: 'auto', smoothing: { kind: 'kalman', alpha: 0.35, q: 10, r: 25, gate: 2.5, window: 9, percentile: 0.5 }, marginDb: 3, pathLossExponent: 1.8, knn: 5, fingerprintBandwidth: 6, silenceDecay: 3 }
+
+t.test('auto: the locator is chosen again on every layout and when a calibration arrives', async (t) => {
+  const b = buildPresence(autoCfg, { zones: [], anchors: [] }, () => {}, null)
+  t.equal(b.locator, 'strongest', 'an empty layout at start-up: the strongest anchor')
+  t.match(b.note, /auto: strongest/)
+  const p = b.engine
+  p.setLayout(geometry)
+  t.equal(p.locator.name, 'position', 'zone polygons and three placed scanners: the position tracker')
+  t.match(p.note, /auto: position locator/)
+  const tracker = p.locator
+  p.setLayout({ ...geometry, zones: geometry.zones.map((z) => ({ ...z })) })
+  t.equal(p.locator, tracker, 'a new layout with geometry keeps the same tracker (and the gains it learned)')
+  p.setLayout(layout) // two anchors only
+  t.equal(p.locator.name, 'strongest', 'fewer than three placed anchors: back to the strongest anchor')
+  // a calibration: fingerprints from now on, on every later layout
+  const model = buildFingerprintModel([{ zone: 'a', rssi: { s0: -50, s1: -80 } }, { zone: 'b', rssi: { s0: -80, s1: -50 } }], { k: 1 })
+  p.setLocator(new FingerprintLocator(model, 0, 6))
+  t.equal(p.locator.name, 'fingerprint')
+  p.setLayout(geometry)
+  t.equal(p.locator.name, 'fingerprint', 'calibrated: fingerprints even where the layout has geometry')
+  t.match(p.note, /fingerprint locator \(calibrated\)/)
+  // strongest stays strongest, and a configured position tracker waits for geometry
+  const s = buildPresence({ ...autoCfg, locator: 'strongest' }, geometry, () => {}, null)
+  t.equal(s.locator, 'strongest')
+  const q = buildPresence({ ...autoCfg, locator: 'position' }, layout, () => {}, null)
+  t.equal(q.locator, 'strongest')
+  t.match(q.note, /position locator not usable/)
+  q.engine.setLayout(geometry)
+  t.equal(q.engine.locator.name, 'position')
+})
+
+t.test('fingerprint configured, no calibration yet: the position tracker where the layout allows', async (t) => {
+  const b = buildPresence({ ...autoCfg, locator: 'fingerprint' }, geometry, () => {}, null)
+  t.equal(b.locator, 'position')
+  t.match(b.note, /fingerprint locator not usable yet \(no calibration yet\): using the position locator/)
+})
+
+t.test('zone adjacency: polygons that touch are neighbours, zones without polygons neighbour all', async (t) => {
+  const adj = zoneAdjacency({ zones: [...geometry.zones, { id: 'loose' }], anchors: [] })
+  const of = (z: number) => [...adj.list.slice(adj.start[z]!, adj.start[z + 1]!)]
+  t.same(of(0), [1, 3], 'a: b (touching) and the zone without a polygon')
+  t.same(of(1), [0, 2, 3])
+  t.same(of(3), [0, 1, 2])
+})
+
+t.test('zone filter: between two equally likely zones, the one next door wins', async (t) => {
+  // the strongest-anchor locator sees b and c equally loud after a: b touches a, c does not
+  const lay: Layout = { zones: geometry.zones, anchors: [{ id: 'sa', kind: 'scanner', zone: 'a' }, { id: 'sb', kind: 'scanner', zone: 'b' }, { id: 'sc', kind: 'scanner', zone: 'c' }] }
+  const p = new Presence(lay, opts, () => {}, { smoother: new EmaSmoother(1), locator: new StrongestAnchorLocator(3, 0) })
+  for (let s = 0; s < 10; s++) { p.observeRaw('x', 'sa', -50, s * 1000); p.observeRaw('x', 'sb', -80, s * 1000 + 1); p.observeRaw('x', 'sc', -80, s * 1000 + 2) }
+  t.equal(p.zoneOf('x'), 'a')
+  for (let s = 10; s < 20; s++) { p.observeRaw('x', 'sa', -80, s * 1000); p.observeRaw('x', 'sb', -55, s * 1000 + 1); p.observeRaw('x', 'sc', -55, s * 1000 + 2) }
+  t.equal(p.zoneOf('x'), 'b')
+})
+
+t.test('a ranging report is located once complete, and a single report is located at the next tick', async (t) => {
+  const lay: Layout = { zones: [{ id: 'a' }, { id: 'b' }], anchors: [{ id: 'ba', kind: 'beacon', zone: 'a' }, { id: 'bb', kind: 'beacon', zone: 'b' }] }
+  const p = new Presence(lay, { ...opts, locateEveryMs: 400 }, () => {}, { smoother: new EmaSmoother(1), locator: new StrongestAnchorLocator(3, 0) })
+  // one report: b loud, a weak, in that order, one timestamp
+  p.observeRaw('phone', 'ba', -85, 1000)
+  p.observeRaw('phone', 'bb', -55, 1000)
+  t.equal(p.zoneOf('phone'), null, 'not located on the first beacon of the report')
+  p.tick(1500)
+  t.equal(p.zoneOf('phone'), 'b', 'located on the whole report at the next tick')
+  // the next reports: a loud now; each is located when the one after starts or at the tick
+  for (let s = 2; s <= 8; s++) { p.observeRaw('phone', 'ba', -50, s * 1000); p.observeRaw('phone', 'bb', -85, s * 1000); p.tick(s * 1000 + 500) }
+  t.equal(p.zoneOf('phone'), 'a')
+})
+
+t.test('position tracker: a phone ranging beacons gets the weighted centroid; gains are learned and kept', async (t) => {
+  const beacons: Layout = { zones: geometry.zones, anchors: geometry.anchors.filter((a) => a.kind !== 'button').map((a) => ({ ...a, kind: 'beacon' as const })) }
+  const p = new Presence(beacons, { ...opts, locateEveryMs: 400 }, () => {}, { smoother: new EmaSmoother(1), locator: new PositionLocator({ silenceDecay: 0 }) })
+  const loc = p.locator as PositionLocator
+  // loudest at s1 (x = 9): the centroid sits by s1, in zone b
+  for (let s = 0; s < 6; s++) { for (const [id, v] of [['s0', -80], ['s1', -60], ['s2', -82]] as const) p.observeRaw('phone', id, v, s * 1000); p.tick(s * 1000 + 500) }
+  t.equal(p.zoneOf('phone'), 'b')
+  const r = new PositionLocator({ silenceDecay: 0 })
+  const q = new Presence(geometry, { ...opts, locateEveryMs: 400 }, () => {}, { smoother: new EmaSmoother(1), locator: r })
+  // scanners, s1 hearing 6 dB too weak: subjects at many places teach it
+  const rssi = (x: number, ax: number) => -59 - 18 * Math.log10(Math.max(1, Math.abs(x - ax)))
+  for (let s = 0; s < 300; s++) {
+    const x = 1 + (s % 17)
+    for (const [k, a] of [[0, 0], [1, 9], [2, 18]] as const) q.observeRaw(`w${Math.floor(s / 17)}`, `s${k}`, rssi(x, a) - (k === 1 ? 6 : 0), s * 1000 + k)
+  }
+  const gains = r.offsets()
+  t.ok(gains.s1! < -2, `s1 learned as weak (${gains.s1} dB)`)
+  q.setLayout({ ...geometry, zones: geometry.zones.map((z) => ({ ...z })) })
+  t.equal(r.offsets().s1, gains.s1, 'kept across a new layout with the same anchors')
+  q.setLayout({ zones: geometry.zones, anchors: geometry.anchors.filter((a) => a.id !== 's1') })
+  q.setLayout(geometry)
+  t.ok(Math.abs(r.offsets().s1!) < 2, `an anchor removed from the layout is forgotten, bounded by the layout (${r.offsets().s1} dB now)`)
+  void loc
 })
