@@ -4,7 +4,7 @@
  *
  * The zone filter is a hidden Markov model's forward step over the layout's zones: each second a subject
  * stays in its zone with probability stayProbability, and otherwise moves, mostly to a zone next to its own
- * (polygons within ADJACENT_M; zones without polygons count as next to every zone). The locator's scores are
+ * (polygons within ADJACENT_M; from a zone without a polygon, anywhere alike). The locator's scores are
  * the evidence. A locator that tracks (a motion model of its own) hands over probabilities that are already
  * filtered in time: then the scores are the zone probabilities, and only the switch rule applies. Either way
  * the subject moves only when another zone's probability beats its current zone's by switchMargin, which
@@ -378,8 +378,9 @@ export class Presence implements PresenceEngine {
 }
 
 /**
- * Which zones are next to which: polygons within ADJACENT_M of each other. A zone without a polygon is next to
- * every zone (nothing says otherwise). CSR form: neighbours of z are list[start[z] .. start[z + 1]).
+ * Which zones are next to which: polygons within ADJACENT_M of each other. A zone without a polygon has no
+ * listed neighbours: it moves to, and is reached from, every zone alike (the filter's even share), which keeps
+ * a layout without polygons linear in its zones. CSR form: neighbours of z are list[start[z] .. start[z + 1]).
  */
 export function zoneAdjacency(layout: Layout): { start: Int32Array<ArrayBuffer>; list: Int32Array<ArrayBuffer> } {
   const zones = layout.zones
@@ -399,7 +400,7 @@ export function zoneAdjacency(layout: Layout): { start: Int32Array<ArrayBuffer>;
     for (let j = 0; j < Z; j++) {
       if (j === i) continue
       const b = boxes[j]
-      if (!a || !b) { list.push(j); continue }
+      if (!a || !b) continue
       if (a.x0 > b.x1 + ADJACENT_M || b.x0 > a.x1 + ADJACENT_M || a.y0 > b.y1 + ADJACENT_M || b.y0 > a.y1 + ADJACENT_M) continue
       if (polygonGap(a.p, b.p) <= ADJACENT_M) list.push(j)
     }

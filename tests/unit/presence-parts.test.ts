@@ -230,12 +230,13 @@ t.test('fingerprint configured, no calibration yet: the position tracker where t
   t.match(b.note, /fingerprint locator not usable yet \(no calibration yet\): using the position locator/)
 })
 
-t.test('zone adjacency: polygons that touch are neighbours, zones without polygons neighbour all', async (t) => {
-  const adj = zoneAdjacency({ zones: [...geometry.zones, { id: 'loose' }], anchors: [] })
+t.test('zone adjacency: polygons that touch are neighbours; a zone without a polygon is reached from anywhere alike', async (t) => {
+  const adj = zoneAdjacency({ zones: [...geometry.zones, { id: 'loose' }, { id: 'near', polygon: [[0, 4.5], [6, 4.5], [6, 8], [0, 8]] }], anchors: [] })
   const of = (z: number) => [...adj.list.slice(adj.start[z]!, adj.start[z + 1]!)]
-  t.same(of(0), [1, 3], 'a: b (touching) and the zone without a polygon')
-  t.same(of(1), [0, 2, 3])
-  t.same(of(3), [0, 1, 2])
+  t.same(of(0), [1, 4], 'a: b (touching) and a zone 0.5 m away')
+  t.same(of(1), [0, 2, 4], 'b: a, c, and the corner of the one 0.5 m away')
+  t.same(of(2), [1])
+  t.same(of(3), [], 'no polygon, no list: the even share')
 })
 
 t.test('zone filter: between two equally likely zones, the one next door wins', async (t) => {
