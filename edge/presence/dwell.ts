@@ -33,9 +33,11 @@ export class DwellTracker {
   update(subject: string, h: HasVisit, zone: string | null, now: number, started = now): void {
     if (zone === null) return // nothing located: the grace timer in tick() decides
     let v = h.visit
+    let after = -Infinity
     if (v !== null && now - v.lastIn > this.graceMs) {
       // back after longer than the grace period (and no tick in between): that visit ended back then
       this.exit(subject, h, v.lastIn)
+      after = v.lastIn
       v = null
     }
     if (v !== null && v.zone === zone) {
@@ -43,7 +45,7 @@ export class DwellTracker {
       if (!v.dwelled) this.checkDwell(subject, v, now)
       return
     }
-    let since = Math.min(now, started)
+    let since = Math.max(after, Math.min(now, started))
     if (v !== null) {
       since = Math.max(since, v.since, v.dwelled ? v.dwellAt : -Infinity)
       this.exit(subject, h, Math.min(v.lastIn, since))

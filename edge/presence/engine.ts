@@ -34,6 +34,8 @@ interface SubjectState extends Readings {
   /** the zone that leads the filter (-1: none yet) and since when it has led without a break */
   lead: number
   leadSince: number
+  /** since when the subject has been heard without a gap longer than the exit grace period */
+  heardSince: number
   /** readings come in batches with one timestamp (ranging reports): locate once a batch is complete */
   batched: boolean
   /** the anchor of the last reading, to tell a batch (same ts, another anchor) */
@@ -47,6 +49,8 @@ const HEAD = 3 // anchor, ts, value
 const POSTERIOR_FLOOR = 0.01
 /** zones whose polygons come this close (metres) are next to each other for the zone filter */
 export const ADJACENT_M = 1
+/** a visit is dated back to when its zone took the lead, by at most this much (the switch margin's delay) */
+const MAX_BACKDATE_MS = 5000
 /** of the probability of leaving a zone, the share that goes to the zones next to it (the rest: anywhere) */
 const TO_NEIGHBOURS = 0.9
 
@@ -64,6 +68,7 @@ export class Presence implements PresenceEngine {
   private table: AnchorTable = { ids: [], zones: [], x: new Float64Array(0), y: new Float64Array(0), txPower: new Float64Array(0) }
   private readonly dwell: DwellTracker
   private readonly staleMs: number
+  private readonly graceMs: number
   private readonly stride: number
   private zoneIds: string[] = []
   private scores = new Float64Array(0)
@@ -84,6 +89,7 @@ export class Presence implements PresenceEngine {
     this.layout = layout
     this.stride = HEAD + this.smoother.stateSize
     this.staleMs = opts.staleSeconds * 1000
+    this.graceMs = opts.exitGraceSeconds * 1000
     this.dwell = new DwellTracker((z) => this.dwellSeconds.get(z) ?? opts.defaultDwellSeconds, opts.exitGraceSeconds * 1000, emit)
     this.applyLayout(layout)
   }
@@ -134,14 +140,24 @@ export class Presence implements PresenceEngine {
     if (s === undefined) {
       // the first locate waits one locate interval: a subject is heard by its anchors one after another,
       // and locating on the first anchor alone would start it in the wrong zone
-      s = { buf: new Float64Array(INITIAL_ENTRIES * this.stride), n: 0, stride: this.stride, lastSeen: ts, visit: null, post: null, postAt: ts, zone: -1, lead: -1, leadSince: ts, batched: false, lastAnchor: -1, track: null }
+      s = { buf: new Float64Array(INITIAL_ENTRIES * this.stride), n: 0, stride: this.stride, lastSeen: ts, visit: null, post: null, postAt: ts, zone: -1, lead: -1, leadSince: ts, heardSince: ts, batched: false, lastAnchor: -1, track: null }
       this.subjects.set(subject, s)
     } else if (ts < s.lastSeen - this.staleMs) return // too late to say anything about now
-    else if (s.batched && ts > s.lastSeen && this.due(s)) {
+    else if (ts - s.lastSeen > this.staleMs) {
+      // back after everything it was heard by went stale: the zone filter and the track start afresh, and
+      // the first locate waits one interval again (the visit it had ends by the grace period)
+      s.post = null
+      s.zone = -1
+      s.lead = -1
+      s.leadSince = ts
+      s.postAt = ts
+      s.track = null
+    } else if (s.batched && ts > s.lastSeen && this.due(s)) {
       // a new batch starts: locate on the one before, now complete
       this.filter(s, s.lastSeen)
-      this.dwell.update(subject, s, s.zone < 0 ? null : this.zoneIds[s.zone]!, s.lastSeen, this.visitStart(s))
+      this.dwell.update(subject, s, s.zone < 0 ? null : this.zoneIds[s.zone]!, s.lastSeen, this.visitStart(s, s.lastSeen))
     }
+    if (ts - s.lastSeen > this.graceMs) s.heardSince = ts
     if (ts === s.lastSeen && idx !== s.lastAnchor && s.lastAnchor >= 0) s.batched = true
     s.lastAnchor = idx
     const stride = this.stride
@@ -181,7 +197,7 @@ export class Presence implements PresenceEngine {
     s.n = n
     s.lastSeen = now
     if (!s.batched && now - s.postAt >= this.opts.locateEveryMs && (s.post !== null || now > s.postAt || this.opts.locateEveryMs === 0)) this.filter(s, now)
-    this.dwell.update(subject, s, s.zone < 0 ? null : this.zoneIds[s.zone]!, now, this.visitStart(s))
+    this.dwell.update(subject, s, s.zone < 0 ? null : this.zoneIds[s.zone]!, now, this.visitStart(s, now))
   }
 
   /** a batched subject has readings the filter has not seen, and it is time to locate */
@@ -189,9 +205,12 @@ export class Presence implements PresenceEngine {
     return s.post === null ? s.n > 0 : s.lastSeen > s.postAt && s.lastSeen - s.postAt >= this.opts.locateEveryMs
   }
 
-  /** when the subject's current zone first led the filter (a new visit starts then) */
-  private visitStart(s: SubjectState): number {
-    return s.lead === s.zone ? s.leadSince : s.postAt
+  /**
+   * When a visit to the subject's current zone starts: when that zone took the lead in the filter (the switch
+   * margin confirms a move a moment later), at most MAX_BACKDATE_MS before now.
+   */
+  private visitStart(s: SubjectState, now: number): number {
+    return s.lead === s.zone ? Math.max(s.leadSince, s.heardSince, now - MAX_BACKDATE_MS) : now
   }
 
   /** One forward step of the zone filter with the locator's scores as evidence. */
@@ -309,7 +328,7 @@ export class Presence implements PresenceEngine {
     for (const [id, s] of this.subjects) {
       if (s.batched && now >= s.lastSeen && this.due(s)) {
         this.filter(s, s.lastSeen)
-        this.dwell.update(id, s, s.zone < 0 ? null : this.zoneIds[s.zone]!, s.lastSeen, this.visitStart(s))
+        this.dwell.update(id, s, s.zone < 0 ? null : this.zoneIds[s.zone]!, s.lastSeen, this.visitStart(s, s.lastSeen))
       }
       this.dwell.tick(id, s, now)
       if (now - s.lastSeen > forgetAfter) {

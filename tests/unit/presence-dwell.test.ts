@@ -102,3 +102,21 @@ t.test('without geometry (anchors in zones only): the strongest anchor, dwell at
   const dwell = events.find((e) => e.state === 'dwell')!
   t.ok(dwell.ts - enter.since >= 10_000 && dwell.ts - enter.since <= 11_000, `dwell ${(dwell.ts - enter.since) / 1000} s after entering`)
 })
+
+t.test('back after a long absence (no tick in between): a new visit from now, dwell 10 s later', async (t) => {
+  const simple: Layout = { zones: [{ id: 'fridge', dwellSeconds: 10 }, { id: 'bakery' }], anchors: [{ id: 'scn-f', kind: 'scanner', zone: 'fridge' }, { id: 'scn-b', kind: 'scanner', zone: 'bakery' }] }
+  for (const gap of [7_000, 86_400_000]) {
+    const events: ZoneEvent[] = []
+    const p = buildPresence(cfg, simple, (e) => events.push(e), null).engine
+    const stand = (from: number) => { for (let s = 0; s <= 12; s++) p.observeRaw('watch:x', 'scn-f', -50, from + s * 1000) }
+    stand(T0)
+    if (gap < 10_000) p.tick(T0 + 12_000 + gap - 500) // a short absence the grace period ends, seen by a tick
+    const back = T0 + 12_000 + gap
+    events.length = 0
+    stand(back)
+    const enter = events.find((e) => e.state === 'enter')!
+    t.ok(enter.since >= back && enter.seconds < 2, `gap ${gap / 1000} s: the new visit starts when the shopper is back (${enter.seconds} s before the enter event)`)
+    const dwell = events.find((e) => e.state === 'dwell')!
+    t.ok(dwell.ts - back >= 10_000 && dwell.seconds < 12, `gap ${gap / 1000} s: dwell ${(dwell.ts - back) / 1000} s after coming back`)
+  }
+})
