@@ -60,10 +60,11 @@ export const ConfigSchema = Type.Object({
     clockSkewSeconds: Type.Number({ minimum: 1, description: 'a device ts further than this from the gateway clock is replaced by receive time' }),
   }, { additionalProperties: false }),
   presence: Type.Object({
-    locator: Type.Enum(['strongest', 'fingerprint', 'position'], { description: 'strongest anchor; fingerprint k-NN (needs calibration, falls back to strongest until then); position from anchor x/y' }),
+    locator: Type.Enum(['auto', 'strongest', 'fingerprint', 'position', 'centroid'], { description: 'auto (default): fingerprints once calibrated, else the position tracker where zones have polygons and 3+ anchors have x/y, else the strongest anchor; strongest anchor; fingerprint k-NN (until calibrated as auto); position tracker from anchor x/y; centroid of the 3 strongest anchors' }),
     smoothing: Type.Object({
       kind: Type.Enum(['ema', 'kalman', 'percentile'], { description: 'per subject-anchor RSSI smoothing' }),
-      alpha: Type.Number({ minimum: 0.01, maximum: 1, description: 'ema: weight of a new reading' }),
+      alpha: Type.Number({ minimum: 0.01, maximum: 1, description: 'ema: weight of a new reading (without tau)' }),
+      tau: Type.Optional(Type.Number({ minimum: 0, maximum: 60, description: 'ema: time constant in seconds (a reading dt after the last weighs 1 - e^(-dt/tau)); 0: use alpha' })),
       q: Type.Number({ minimum: 0.001, maximum: 100, description: 'kalman: process noise, dB^2 per second' }),
       r: Type.Number({ minimum: 0.1, maximum: 400, description: 'kalman: measurement noise, dB^2' }),
       gate: Type.Number({ minimum: 1, maximum: 10, description: 'kalman: a reading more than gate sigmas off is an outlier' }),
@@ -79,6 +80,13 @@ export const ConfigSchema = Type.Object({
     marginDb: Type.Number({ minimum: 0, maximum: 30, description: 'strongest: a challenger zone must be this much stronger' }),
     locateEveryMs: Type.Integer({ minimum: 0, maximum: 5000, description: 'locate a subject at most this often (readings in between still smooth)' }),
     pathLossExponent: Type.Number({ minimum: 1.5, maximum: 5, description: 'position: RSSI falls 10*n dB per decade of distance' }),
+    position: Type.Optional(Type.Object({
+      sigmaDb: Type.Number({ minimum: 1, maximum: 30, description: 'position: spread of a smoothed reading around the path-loss model, dB' }),
+      maxSpeed: Type.Number({ minimum: 0.2, maximum: 10, description: 'position: fastest a subject moves, m/s (walking pace)' }),
+      acceleration: Type.Number({ minimum: 0.01, maximum: 100, description: 'position: motion model acceleration noise, m^2/s^3 (higher follows turns faster, jitters more)' }),
+      zoneScale: Type.Number({ minimum: 0.05, maximum: 20, description: 'position: metres; a subject moves about 1.1 of these into a new zone before it is placed there (spatial hysteresis)' }),
+      learnGains: Type.Boolean({ description: 'position: learn each anchor\'s gain on line from the subjects it hears' }),
+    }, { additionalProperties: false })),
     knn: Type.Integer({ minimum: 1, maximum: 100, description: 'fingerprint: neighbours that vote' }),
     fingerprintBandwidth: Type.Number({ minimum: 0.5, maximum: 50, description: 'fingerprint: dB over which a farther neighbour\'s vote fades' }),
     silenceDecay: Type.Number({ minimum: 0, maximum: 50, description: 'dB per second an anchor loses while it is not heard (after 1 s of silence)' }),

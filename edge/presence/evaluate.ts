@@ -12,7 +12,7 @@ import type { Layout } from '../contract/resources.js'
 import { CalibrationRecorder } from './calibration.js'
 import { Presence } from './engine.js'
 import { buildFingerprintModel, type Fingerprint, type FingerprintModelData } from './locators.js'
-import { makeLocator, type PresenceConfig } from './factory.js'
+import { locatorPolicy, type PresenceConfig } from './factory.js'
 import { makeSmoother } from './smoothing.js'
 import type { ZoneEvent } from './types.js'
 
@@ -54,7 +54,7 @@ function hold(seq: EvalSequence, seconds: number, t0: number): EvalScan[] {
 }
 
 function engine(layout: Layout, cfg: PresenceConfig, model: FingerprintModelData | null, emit: (e: ZoneEvent) => void = () => {}): Presence {
-  return new Presence(layout, cfg, emit, { smoother: makeSmoother(cfg.smoothing.kind, cfg.smoothing), locator: makeLocator(cfg.locator, cfg, model) })
+  return new Presence(layout, cfg, emit, { smoother: makeSmoother(cfg.smoothing.kind, cfg.smoothing), policy: locatorPolicy(cfg, model) })
 }
 
 function feed(p: Presence, subject: string, scan: EvalScan): void {

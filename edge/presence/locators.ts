@@ -3,9 +3,9 @@
  *  - strongest: the zone of the anchor with the strongest signal (normalised by its RSSI at 1 m where known);
  *    a challenger zone must be clearly stronger (marginDb) and, through the engine's zone filter, consistently.
  *  - fingerprint: k nearest neighbours among labelled fingerprints recorded in each zone (calibration).
- *  - position: a position from anchor x/y by weighted least-squares ranging, then the zone polygon holding it.
+ * The locators that work from anchor positions (position, centroid) are in tracking.ts.
  */
-import type { Layout, Zone } from '../contract/resources.js'
+import type { Layout } from '../contract/resources.js'
 import { signalAt, type AnchorTable, type Locator, type Readings } from './types.js'
 
 // ---------------------------------------------------------------- strongest anchor
@@ -207,106 +207,4 @@ export class FingerprintLocator implements Locator {
     }
     return true
   }
-}
-
-// ---------------------------------------------------------------- position from anchor x/y
-
-interface Poly { index: number; pts: [number, number][] }
-
-export class PositionLocator implements Locator {
-  readonly name = 'position'
-  private anchors: AnchorTable | null = null
-  private polys: Poly[] = []
-  private readonly xs: number[] = []
-  private readonly ys: number[] = []
-  private readonly ds: number[] = []
-
-  /** pathLossExponent: 2 in free space, 2-3.5 indoors; defaultTxPower: RSSI at 1 m when an anchor does not say */
-  private readonly decay: number
-  constructor(private readonly pathLossExponent = 2.5, private readonly defaultTxPower = -59, silenceDecayDbPerS = 3) { this.decay = silenceDecayDbPerS / 1000 }
-
-  ready(): boolean { return this.polys.length > 0 && this.anchors !== null && this.anchors.x.some((x) => !Number.isNaN(x)) }
-
-  setLayout(layout: Layout, anchors: AnchorTable): void {
-    this.anchors = anchors
-    this.polys = layout.zones
-      .map((z, index) => ({ z, index }))
-      .filter((x): x is { z: Zone & { polygon: [number, number][] }; index: number } => (x.z.polygon?.length ?? 0) >= 3)
-      .map(({ z, index }) => ({ index, pts: z.polygon }))
-  }
-
-  /** Estimated position, or null without placed anchors. */
-  position(r: Readings, now: number): { x: number; y: number } | null {
-    const a = this.anchors
-    if (!a) return null
-    const xs = this.xs, ys = this.ys, ds = this.ds
-    xs.length = 0; ys.length = 0; ds.length = 0
-    for (let i = 0, o = 0; i < r.n; i++, o += r.stride) {
-      const idx = r.buf[o]!
-      const x = a.x[idx]!, y = a.y[idx]!
-      if (Number.isNaN(x) || Number.isNaN(y)) continue
-      const tx = Number.isNaN(a.txPower[idx]!) ? this.defaultTxPower : a.txPower[idx]!
-      xs.push(x); ys.push(y)
-      ds.push(Math.max(0.3, 10 ** ((tx - signalAt(r.buf, o, now, this.decay)) / (10 * this.pathLossExponent))))
-    }
-    if (xs.length === 0) return null
-    // weighted centroid as the start, weights 1/d^2
-    let px = 0, py = 0, wsum = 0
-    for (let i = 0; i < xs.length; i++) { const w = 1 / (ds[i]! * ds[i]!); px += w * xs[i]!; py += w * ys[i]!; wsum += w }
-    px /= wsum; py /= wsum
-    if (xs.length < 3) return { x: px, y: py }
-    // Gauss-Newton on sum w_i (|p - a_i| - d_i)^2
-    for (let it = 0; it < 8; it++) {
-      let h11 = 0, h12 = 0, h22 = 0, g1 = 0, g2 = 0
-      for (let i = 0; i < xs.length; i++) {
-        const dx = px - xs[i]!, dy = py - ys[i]!
-        const dist = Math.max(1e-6, Math.hypot(dx, dy))
-        const w = 1 / (ds[i]! * ds[i]!)
-        const res = dist - ds[i]!
-        const jx = dx / dist, jy = dy / dist
-        h11 += w * jx * jx; h12 += w * jx * jy; h22 += w * jy * jy
-        g1 += w * jx * res; g2 += w * jy * res
-      }
-      const det = h11 * h22 - h12 * h12
-      if (Math.abs(det) < 1e-12) break
-      const sx = (h22 * g1 - h12 * g2) / det
-      const sy = (h11 * g2 - h12 * g1) / det
-      px -= sx; py -= sy
-      if (sx * sx + sy * sy < 1e-4) break
-    }
-    return { x: px, y: py }
-  }
-
-  /** zones by distance of the estimated position to their polygon: e^(-d^2 / 2 sigma^2), sigma = 1.5 m */
-  score(r: Readings, now: number, out: Float64Array): boolean {
-    const p = this.position(r, now)
-    if (!p) return false
-    out.fill(0)
-    for (const z of this.polys) {
-      const d = inside(p.x, p.y, z.pts) ? 0 : edgeDistance(p.x, p.y, z.pts)
-      out[z.index] = Math.exp(-(d * d) / (2 * 1.5 * 1.5))
-    }
-    return true
-  }
-}
-
-function inside(x: number, y: number, pts: [number, number][]): boolean {
-  let c = false
-  for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
-    const [xi, yi] = pts[i]!, [xj, yj] = pts[j]!
-    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) c = !c
-  }
-  return c
-}
-
-function edgeDistance(x: number, y: number, pts: [number, number][]): number {
-  let best = Infinity
-  for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
-    const [ax, ay] = pts[j]!, [bx, by] = pts[i]!
-    const dx = bx - ax, dy = by - ay
-    const len2 = dx * dx + dy * dy
-    const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / len2))
-    best = Math.min(best, Math.hypot(x - (ax + t * dx), y - (ay + t * dy)))
-  }
-  return best
 }

@@ -14,13 +14,23 @@ export interface Smoother {
   update(buf: Float64Array, o: number, rssi: number, dtMs: number): boolean
 }
 
+/**
+ * Exponential moving average. With `tauSeconds` it is one in time, not in readings: a reading `dt` after the
+ * previous one weighs 1 - e^(-dt/tau), so the time constant is the same whether a scanner hears a subject twice
+ * a second or a phone reports once a second. Without it, every reading weighs `alpha`.
+ */
 export class EmaSmoother implements Smoother {
-  readonly name = 'ema'
+  readonly name: string
   readonly stateSize = 0
-  constructor(private readonly alpha = 0.35) {}
+  private readonly tauMs: number
+  constructor(private readonly alpha = 0.35, tauSeconds = 0) {
+    this.tauMs = tauSeconds * 1000
+    this.name = tauSeconds > 0 ? `ema-${tauSeconds}s` : 'ema'
+  }
   init(buf: Float64Array, o: number, rssi: number): void { buf[o] = rssi }
-  update(buf: Float64Array, o: number, rssi: number): boolean {
-    buf[o] = buf[o]! + this.alpha * (rssi - buf[o]!)
+  update(buf: Float64Array, o: number, rssi: number, dtMs = 1000): boolean {
+    const w = this.tauMs > 0 ? 1 - Math.exp(-Math.max(dtMs, 1) / this.tauMs) : this.alpha
+    buf[o] = buf[o]! + w * (rssi - buf[o]!)
     return true
   }
 }
@@ -104,9 +114,9 @@ export class PercentileSmoother implements Smoother {
 
 export type SmootherName = 'ema' | 'kalman' | 'percentile'
 
-export function makeSmoother(name: SmootherName, opts: { alpha?: number; q?: number; r?: number; gate?: number; window?: number; percentile?: number } = {}): Smoother {
+export function makeSmoother(name: SmootherName, opts: { alpha?: number; tau?: number; q?: number; r?: number; gate?: number; window?: number; percentile?: number } = {}): Smoother {
   switch (name) {
-    case 'ema': return new EmaSmoother(opts.alpha)
+    case 'ema': return new EmaSmoother(opts.alpha, opts.tau ?? 0)
     case 'kalman': return new KalmanSmoother(opts.q, opts.r, opts.gate)
     case 'percentile': return new PercentileSmoother(opts.window, opts.percentile)
   }

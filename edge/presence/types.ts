@@ -21,7 +21,7 @@ export interface ZoneEvent {
   subject: string
   zone: string
   state: DwellState
-  /** seconds in the zone so far (enter: 0) */
+  /** seconds in the zone so far (enter: since when the zone filter first favoured it, usually 0-2 s) */
   seconds: number
   ts: number
   /** when the visit started */
@@ -41,7 +41,13 @@ export interface SubjectPresence {
  * buf[o] anchor index, buf[o + 1] time of the last reading, buf[o + 2] smoothed RSSI, then smoother state.
  * Only the first `n` entries are live, and all are fresh (the engine drops stale ones before locating).
  */
-export interface Readings { buf: Float64Array; n: number; stride: number }
+export interface Readings {
+  buf: Float64Array
+  n: number
+  stride: number
+  /** the locator's own state for this subject (Locator.stateSize floats, zero at first), null when it keeps none */
+  track?: Float64Array | null
+}
 
 /**
  * The signal of entry `o` at time `now`: its smoothed RSSI, lowered by `decayPerMs` for every millisecond the
@@ -61,6 +67,8 @@ export interface AnchorTable {
   y: Float64Array
   /** RSSI at 1 m, NaN when unknown */
   txPower: Float64Array
+  /** 1 for a fixed beacon that mobile subjects hear (ranging), 0 for a scanner that hears them */
+  beacon?: Uint8Array
 }
 
 /**
@@ -70,6 +78,16 @@ export interface AnchorTable {
  */
 export interface Locator {
   readonly name: string
+  /**
+   * Floats of per-subject state the locator keeps (a motion model's), handed back as `r.track` on every call;
+   * the engine allocates them zeroed with the subject and drops them with it. 0 or absent: stateless.
+   */
+  readonly stateSize?: number
+  /**
+   * True when the scores already are a filtered probability over time (the locator has a motion model): the
+   * zone filter then applies only its switch margin, instead of stacking a second layer of inertia on top.
+   */
+  readonly tracks?: boolean
   /** fills out[]; returns false when there is nothing to go on */
   score(r: Readings, now: number, out: Float64Array): boolean
   setLayout(layout: Layout, anchors: AnchorTable): void
@@ -77,7 +95,9 @@ export interface Locator {
   ready(): boolean
 }
 
-export type LocatorName = 'strongest' | 'fingerprint' | 'position'
+export type LocatorName = 'strongest' | 'fingerprint' | 'position' | 'centroid'
+/** presence.locator: a locator, or `auto` (fingerprints once calibrated, else position where the layout has geometry, else strongest) */
+export type LocatorChoice = LocatorName | 'auto'
 
 export interface PresenceOptions {
   staleSeconds: number

@@ -10,7 +10,7 @@
 import type { Layout } from '../../edge/contract/resources.js'
 import { loadConfig } from '../../edge/config/load.js'
 import { Presence } from '../../edge/presence/engine.js'
-import { makeLocator, type PresenceConfig } from '../../edge/presence/factory.js'
+import { buildPresence, makeLocator, type PresenceConfig } from '../../edge/presence/factory.js'
 import { buildFingerprintModel, type Fingerprint } from '../../edge/presence/locators.js'
 import { makeSmoother } from '../../edge/presence/smoothing.js'
 import type { LocatorName } from '../../edge/presence/types.js'
@@ -80,7 +80,9 @@ function bytesPerSubject(name: LocatorName): number | null {
   return (after - before) / p.trackedSubjects
 }
 
-for (const name of ['strongest', 'fingerprint', 'position'] as LocatorName[]) {
+// the default locator (auto) chooses for this layout as the gateway would
+const auto = buildPresence(cfg, layout, () => {}, null).engine.locator.name as LocatorName
+for (const name of ['strongest', 'fingerprint', 'position', 'centroid'] as LocatorName[]) {
   let events = 0
   const bytes = bytesPerSubject(name)
   const p = new Presence(layout, cfg, () => { events++ }, { smoother: makeSmoother(cfg.smoothing.kind, cfg.smoothing), locator: makeLocator(name, cfg, model) })
@@ -101,7 +103,7 @@ for (const name of ['strongest', 'fingerprint', 'position'] as LocatorName[]) {
   const ms = performance.now() - t0
   const sorted = Float64Array.from(perSubjectSecond).sort()
   rows.push({
-    locator: name,
+    locator: name === auto ? `${name} (the default here)` : name,
     'readings/s': Math.round((feed.length - warm) / (ms / 1000)).toLocaleString('en'),
     'us per subject-second p50/p99': `${percentile(sorted, 50).toFixed(1)}/${percentile(sorted, 99).toFixed(1)}`,
     'bytes/subject': bytes === null ? 'run with --expose-gc' : Math.round(bytes).toLocaleString('en'),

@@ -2,10 +2,11 @@
 import t from 'tap'
 import type { Layout } from '../../edge/contract/resources.js'
 import { CalibrationRecorder } from '../../edge/presence/calibration.js'
-import { Presence } from '../../edge/presence/engine.js'
+import { Presence, zoneAdjacency } from '../../edge/presence/engine.js'
 import { evaluate, splitByTime, type EvalSequence } from '../../edge/presence/evaluate.js'
 import { buildPresence, type PresenceConfig } from '../../edge/presence/factory.js'
-import { FingerprintLocator, PositionLocator, StrongestAnchorLocator, buildFingerprintModel } from '../../edge/presence/locators.js'
+import { FingerprintLocator, StrongestAnchorLocator, buildFingerprintModel } from '../../edge/presence/locators.js'
+import { CentroidLocator, PositionLocator } from '../../edge/presence/tracking.js'
 import { checkFingerprints } from '../../edge/presence/model-check.js'
 import { EmaSmoother, KalmanSmoother, PercentileSmoother } from '../../edge/presence/smoothing.js'
 import type { AnchorTable, Readings, ZoneEvent } from '../../edge/presence/types.js'
@@ -92,18 +93,47 @@ t.test('fingerprint k-NN', async (t) => {
   t.match(checkFingerprints(prints.slice(0, 5), { k: 5, bandwidth: 6 }).problems.join(), /at least 2 zones/)
 })
 
-t.test('position locator', async (t) => {
-  const l = new PositionLocator(2, -59, 0)
-  const lay: Layout = { zones: layout.zones, anchors: [{ id: 'p1', kind: 'beacon', x: 0, y: 0 }, { id: 'p2', kind: 'beacon', x: 10, y: 0 }, { id: 'p3', kind: 'beacon', x: 5, y: 8 }] }
-  l.setLayout(lay, table(['p1', 'p2', 'p3'], ['', '', ''], [[0, 0], [10, 0], [5, 8]]))
-  // a subject at (8, 2): distances 8.25, 2.83, 6.7 -> rssi at n = 2
-  const rssi = (d: number) => -59 - 20 * Math.log10(d)
-  const r = readings([[0, rssi(Math.hypot(8, 2))], [1, rssi(Math.hypot(2, 2))], [2, rssi(Math.hypot(3, 6))]])
-  const p = l.position(r, 0)!
-  t.ok(Math.hypot(p.x - 8, p.y - 2) < 0.3, `trilaterated (${p.x.toFixed(2)}, ${p.y.toFixed(2)})`)
+t.test('position locator: a fix from the log-distance model, tracked', async (t) => {
+  // noiseless readings: a tight likelihood (sigmaDb 3) so that the fix is the model's answer, not the floor's middle
+  const l = new PositionLocator({ pathLossExponent: 2, sigmaDb: 3, silenceDecay: 0, learnOffsets: false })
+  const lay: Layout = { zones: layout.zones, anchors: [{ id: 'p1', kind: 'beacon', x: 0, y: 0 }, { id: 'p2', kind: 'beacon', x: 10, y: 0 }, { id: 'p3', kind: 'beacon', x: 5, y: 8 }, { id: 'p4', kind: 'beacon', x: 5, y: -3 }] }
+  l.setLayout(lay, table(['p1', 'p2', 'p3', 'p4'], ['', '', '', ''], [[0, 0], [10, 0], [5, 8], [5, -3]]))
+  t.ok(l.ready())
+  // a subject at (8, 2): RSSI by the model with P0 -59, n = 2
+  const rssi = (x: number, y: number, a: [number, number]) => -59 - 20 * Math.log10(Math.hypot(x - a[0], y - a[1]))
+  const at = (x: number, y: number, ts = 0) => readings([[0, rssi(x, y, [0, 0])], [1, rssi(x, y, [10, 0])], [2, rssi(x, y, [5, 8])], [3, rssi(x, y, [5, -3])]], ts)
+  const track = new Float64Array(l.stateSize)
   const out = new Float64Array(2)
-  l.score(r, 0, out)
+  let r = at(8, 2)
+  r.track = track
+  t.ok(l.score(r, 0, out))
+  const p = l.position(r)!
+  t.ok(Math.hypot(p.x - 8, p.y - 2) < 1, `first fix near the subject (${p.x.toFixed(2)}, ${p.y.toFixed(2)})`)
   t.ok(out[1]! > out[0]!, 'in zone b')
+  // walking from (8, 2) to (2, 2) at 1 m/s: the track follows, and the zone changes once it is well inside a
+  let zoneA = -1
+  for (let s = 1; s <= 8; s++) {
+    const x = Math.max(2, 8 - s)
+    r = at(x, 2, s * 1000)
+    r.track = track
+    l.score(r, s * 1000, out)
+    if (zoneA < 0 && out[0]! > out[1]!) zoneA = s
+  }
+  const q = l.position(r)!
+  t.ok(Math.hypot(q.x - 2, q.y - 2) < 1.5, `followed the walk (${q.x.toFixed(2)}, ${q.y.toFixed(2)})`)
+  t.ok(zoneA > 0 && zoneA <= 5, `zone a leads ${zoneA} s after leaving (8, 2) (the boundary at x = 5 is crossed at 3 s)`)
+  t.ok(track[0] === 1, 'the track lives in the subject state the engine hands over')
+})
+
+t.test('centroid locator', async (t) => {
+  const l = new CentroidLocator(0)
+  const lay: Layout = { zones: layout.zones, anchors: layout.anchors }
+  l.setLayout(lay, table(['sa', 'sb'], ['a', 'b'], [[2.5, 2.5], [7.5, 2.5]]))
+  const out = new Float64Array(2)
+  t.ok(l.score(readings([[0, -70], [1, -60]]), 0, out))
+  const p = l.position(readings([[0, -70], [1, -60]]), 0)!
+  t.ok(p.x > 7 && p.x < 7.5, `pulled hard towards the stronger anchor (${p.x.toFixed(2)})`)
+  t.ok(out[1]! > out[0]!)
 })
 
 const opts = { staleSeconds: 8, defaultDwellSeconds: 10, exitGraceSeconds: 6, stayProbability: 0.9, switchMargin: 0.3, evidenceFloor: 0.3, locateEveryMs: 1000 }
@@ -156,4 +186,104 @@ t.test('evaluation on synthetic recordings', async (t) => {
   t.ok(r.stationary.changesPerMinute < 0.5)
   t.ok(r.walk.detectP50 <= 5, `detect ${r.walk.detectP50}`)
   t.ok(r.calibration.fingerprints > 100)
+})
+
+const geometry: Layout = {
+  zones: [{ id: 'a', polygon: [[0, 0], [6, 0], [6, 4], [0, 4]] }, { id: 'b', polygon: [[6, 0], [12, 0], [12, 4], [6, 4]] }, { id: 'c', polygon: [[12, 0], [18, 0], [18, 4], [12, 4]] }],
+  anchors: [{ id: 's0', kind: 'scanner', zone: 'a', x: 0, y: 2 }, { id: 's1', kind: 'scanner', zone: 'b', x: 9, y: 2 }, { id: 's2', kind: 'scanner', zone: 'c', x: 18, y: 2 }, { id: 'btn', kind: 'button', zone: 'a' }],
+}
+const autoCfg: PresenceConfig = { ...opts, locator: 'auto', smoothing: { kind: 'kalman', alpha: 0.35, q: 10, r: 25, gate: 2.5, window: 9, percentile: 0.5 }, marginDb: 3, pathLossExponent: 1.8, knn: 5, fingerprintBandwidth: 6, silenceDecay: 3 }
+
+t.test('auto: the locator is chosen again on every layout and when a calibration arrives', async (t) => {
+  const b = buildPresence(autoCfg, { zones: [], anchors: [] }, () => {}, null)
+  t.equal(b.locator, 'strongest', 'an empty layout at start-up: the strongest anchor')
+  t.match(b.note, /auto: strongest/)
+  const p = b.engine
+  p.setLayout(geometry)
+  t.equal(p.locator.name, 'position', 'zone polygons and three placed scanners: the position tracker')
+  t.match(p.note, /auto: position locator/)
+  const tracker = p.locator
+  p.setLayout({ ...geometry, zones: geometry.zones.map((z) => ({ ...z })) })
+  t.equal(p.locator, tracker, 'a new layout with geometry keeps the same tracker (and the gains it learned)')
+  p.setLayout(layout) // two anchors only
+  t.equal(p.locator.name, 'strongest', 'fewer than three placed anchors: back to the strongest anchor')
+  // a calibration: fingerprints from now on, on every later layout
+  const model = buildFingerprintModel([{ zone: 'a', rssi: { s0: -50, s1: -80 } }, { zone: 'b', rssi: { s0: -80, s1: -50 } }], { k: 1 })
+  p.setLocator(new FingerprintLocator(model, 0, 6))
+  t.equal(p.locator.name, 'fingerprint')
+  p.setLayout(geometry)
+  t.equal(p.locator.name, 'fingerprint', 'calibrated: fingerprints even where the layout has geometry')
+  t.match(p.note, /fingerprint locator \(calibrated\)/)
+  // strongest stays strongest, and a configured position tracker waits for geometry
+  const s = buildPresence({ ...autoCfg, locator: 'strongest' }, geometry, () => {}, null)
+  t.equal(s.locator, 'strongest')
+  const q = buildPresence({ ...autoCfg, locator: 'position' }, layout, () => {}, null)
+  t.equal(q.locator, 'strongest')
+  t.match(q.note, /position locator not usable/)
+  q.engine.setLayout(geometry)
+  t.equal(q.engine.locator.name, 'position')
+})
+
+t.test('fingerprint configured, no calibration yet: the position tracker where the layout allows', async (t) => {
+  const b = buildPresence({ ...autoCfg, locator: 'fingerprint' }, geometry, () => {}, null)
+  t.equal(b.locator, 'position')
+  t.match(b.note, /fingerprint locator not usable yet \(no calibration yet\): using the position locator/)
+})
+
+t.test('zone adjacency: polygons that touch are neighbours; a zone without a polygon is reached from anywhere alike', async (t) => {
+  const adj = zoneAdjacency({ zones: [...geometry.zones, { id: 'loose' }, { id: 'near', polygon: [[0, 4.5], [6, 4.5], [6, 8], [0, 8]] }], anchors: [] })
+  const of = (z: number) => [...adj.list.slice(adj.start[z]!, adj.start[z + 1]!)]
+  t.same(of(0), [1, 4], 'a: b (touching) and a zone 0.5 m away')
+  t.same(of(1), [0, 2, 4], 'b: a, c, and the corner of the one 0.5 m away')
+  t.same(of(2), [1])
+  t.same(of(3), [], 'no polygon, no list: the even share')
+})
+
+t.test('zone filter: between two equally likely zones, the one next door wins', async (t) => {
+  // the strongest-anchor locator sees b and c equally loud after a: b touches a, c does not
+  const lay: Layout = { zones: geometry.zones, anchors: [{ id: 'sa', kind: 'scanner', zone: 'a' }, { id: 'sb', kind: 'scanner', zone: 'b' }, { id: 'sc', kind: 'scanner', zone: 'c' }] }
+  const p = new Presence(lay, opts, () => {}, { smoother: new EmaSmoother(1), locator: new StrongestAnchorLocator(3, 0) })
+  for (let s = 0; s < 10; s++) { p.observeRaw('x', 'sa', -50, s * 1000); p.observeRaw('x', 'sb', -80, s * 1000 + 1); p.observeRaw('x', 'sc', -80, s * 1000 + 2) }
+  t.equal(p.zoneOf('x'), 'a')
+  for (let s = 10; s < 20; s++) { p.observeRaw('x', 'sa', -80, s * 1000); p.observeRaw('x', 'sb', -55, s * 1000 + 1); p.observeRaw('x', 'sc', -55, s * 1000 + 2) }
+  t.equal(p.zoneOf('x'), 'b')
+})
+
+t.test('a ranging report is located once complete, and a single report is located at the next tick', async (t) => {
+  const lay: Layout = { zones: [{ id: 'a' }, { id: 'b' }], anchors: [{ id: 'ba', kind: 'beacon', zone: 'a' }, { id: 'bb', kind: 'beacon', zone: 'b' }] }
+  const p = new Presence(lay, { ...opts, locateEveryMs: 400 }, () => {}, { smoother: new EmaSmoother(1), locator: new StrongestAnchorLocator(3, 0) })
+  // one report: b loud, a weak, in that order, one timestamp
+  p.observeRaw('phone', 'ba', -85, 1000)
+  p.observeRaw('phone', 'bb', -55, 1000)
+  t.equal(p.zoneOf('phone'), null, 'not located on the first beacon of the report')
+  p.tick(1500)
+  t.equal(p.zoneOf('phone'), 'b', 'located on the whole report at the next tick')
+  // the next reports: a loud now; each is located when the one after starts or at the tick
+  for (let s = 2; s <= 8; s++) { p.observeRaw('phone', 'ba', -50, s * 1000); p.observeRaw('phone', 'bb', -85, s * 1000); p.tick(s * 1000 + 500) }
+  t.equal(p.zoneOf('phone'), 'a')
+})
+
+t.test('position tracker: a phone ranging beacons gets the weighted centroid; gains are learned and kept', async (t) => {
+  const beacons: Layout = { zones: geometry.zones, anchors: geometry.anchors.filter((a) => a.kind !== 'button').map((a) => ({ ...a, kind: 'beacon' as const })) }
+  const p = new Presence(beacons, { ...opts, locateEveryMs: 400 }, () => {}, { smoother: new EmaSmoother(1), locator: new PositionLocator({ silenceDecay: 0 }) })
+  const loc = p.locator as PositionLocator
+  // loudest at s1 (x = 9): the centroid sits by s1, in zone b
+  for (let s = 0; s < 6; s++) { for (const [id, v] of [['s0', -80], ['s1', -60], ['s2', -82]] as const) p.observeRaw('phone', id, v, s * 1000); p.tick(s * 1000 + 500) }
+  t.equal(p.zoneOf('phone'), 'b')
+  const r = new PositionLocator({ silenceDecay: 0 })
+  const q = new Presence(geometry, { ...opts, locateEveryMs: 400 }, () => {}, { smoother: new EmaSmoother(1), locator: r })
+  // scanners, s1 hearing 6 dB too weak: subjects at many places teach it
+  const rssi = (x: number, ax: number) => -59 - 18 * Math.log10(Math.max(1, Math.abs(x - ax)))
+  for (let s = 0; s < 300; s++) {
+    const x = 1 + (s % 17)
+    for (const [k, a] of [[0, 0], [1, 9], [2, 18]] as const) q.observeRaw(`w${Math.floor(s / 17)}`, `s${k}`, rssi(x, a) - (k === 1 ? 6 : 0), s * 1000 + k)
+  }
+  const gains = r.offsets()
+  t.ok(gains.s1! < -2, `s1 learned as weak (${gains.s1} dB)`)
+  q.setLayout({ ...geometry, zones: geometry.zones.map((z) => ({ ...z })) })
+  t.equal(r.offsets().s1, gains.s1, 'kept across a new layout with the same anchors')
+  q.setLayout({ zones: geometry.zones, anchors: geometry.anchors.filter((a) => a.id !== 's1') })
+  q.setLayout(geometry)
+  t.ok(Math.abs(r.offsets().s1!) < 2, `an anchor removed from the layout is forgotten, bounded by the layout (${r.offsets().s1} dB now)`)
+  void loc
 })
