@@ -4,6 +4,7 @@
  * enter / dwell / exit on the bus. Dwell sensors' own reports join the same stream. This module also
  * publishes dwell events (pseudonymous), records dwell sessions, and runs the calibration flow.
  */
+import { Gauge } from 'prom-client'
 import { topics, type DwellEvent } from '../contract/index.js'
 import { presenceRoutes } from '../http/admin/presence.js'
 import type { ReadyCheck } from '../http/services.js'
@@ -16,25 +17,29 @@ import type { Feature, GatewayContext } from './feature.js'
 import type { LayoutFeature } from './layout.js'
 import type { MembersFeature } from './members.js'
 
+/** visits that reached dwell and wait for their exit, at most (oldest dropped first), and for how long */
+const MAX_OPEN_VISITS = 20_000
+const OPEN_VISIT_MS = 6 * 3_600_000
+
 export interface PresenceDeps { layout: LayoutFeature; members: MembersFeature; delivery: DeliveryFeature }
 
 export class PresenceFeature implements Feature {
   readonly name = 'presence'
   readonly engine: Presence
   readonly calibration: CalibrationService
-  private note: string
   /** visits that reached their dwell threshold, with the time they did (dwell sessions are stored on exit) */
   private readonly dwelled = new Map<string, number>()
   /** a subject being forgotten (an erasure): the exit its forgetting causes is neither published nor stored */
   private forgetting: string | null = null
   readonly adminRoutes
 
-  private constructor(private readonly ctx: GatewayContext, private readonly d: PresenceDeps, calibration: CalibrationService, engine: Presence, note: string) {
+  private constructor(private readonly ctx: GatewayContext, private readonly d: PresenceDeps, calibration: CalibrationService, engine: Presence) {
     this.calibration = calibration
     this.engine = engine
-    this.note = note
     this.adminRoutes = presenceRoutes({ list: () => this.list(), calibration })
     this.wire()
+    new Gauge({ name: 'aisle_presence_subjects', help: 'Subjects presence tracks now', registers: [ctx.metrics.registry], collect() { this.set(engine.subjectCount) } })
+    new Gauge({ name: 'aisle_presence_subjects_refused', help: 'Readings of new subjects not tracked because the subject table was full (presence.maxSubjects), since start', registers: [ctx.metrics.registry], collect() { this.set(engine.refusedSubjects) } })
   }
 
   static async create(ctx: GatewayContext, d: PresenceDeps): Promise<PresenceFeature> {
@@ -54,16 +59,16 @@ export class PresenceFeature implements Feature {
     const model = await calibration.init(config.presence.calibrationFile)
     const built = buildPresence(config.presence, d.layout.layout, (e) => bus.emit('zone', e), model)
     log.info({ presence: built.note }, 'presence')
-    box.f = new PresenceFeature(ctx, d, calibration, built.engine, built.note)
+    box.f = new PresenceFeature(ctx, d, calibration, built.engine)
     return box.f
   }
 
+  /** a calibration was built: fingerprints take over (under `auto` or `fingerprint`), without a restart */
   private useFingerprints(model: Parameters<typeof makeLocator>[2]): void {
     const p = this.ctx.config.presence
-    if (p.locator !== 'fingerprint' || !model) return
+    if ((p.locator !== 'fingerprint' && p.locator !== 'auto') || !model) return
     this.engine.setLocator(makeLocator('fingerprint', p, model))
-    this.note = `fingerprint locator (${model.zones.length} zones, ${model.samples.length} fingerprints), ${p.smoothing.kind} smoothing`
-    this.ctx.log.info({ presence: this.note }, 'presence locator updated')
+    this.ctx.log.info({ presence: this.engine.note }, 'presence locator updated')
   }
 
   private wire(): void {
@@ -108,6 +113,7 @@ export class PresenceFeature implements Feature {
       this.ctx.publish(topics.dwellEvents(prefix), { subject: e.subject, zone: e.zone, state: e.state, seconds: Math.round(e.seconds * 10) / 10, ts: e.ts } satisfies DwellEvent)
       const visit = `${e.subject}|${e.zone}|${e.since}`
       if (e.state === 'dwell') {
+        if (this.dwelled.size >= MAX_OPEN_VISITS) this.dwelled.delete(this.dwelled.keys().next().value!)
         this.dwelled.set(visit, e.ts)
       } else if (e.state === 'exit' && this.dwelled.has(visit)) {
         const dwellAt = this.dwelled.get(visit)!
@@ -131,7 +137,15 @@ export class PresenceFeature implements Feature {
     this.calibration.tick(now)
   }
 
-  ready(): Record<string, ReadyCheck> { return { presence: { ok: true, detail: this.note } } }
+  ready(): Record<string, ReadyCheck> { return { presence: { ok: true, detail: this.engine.note } } }
+
+  /** dwell sessions waiting for their exit are bounded: a visit open for hours (a sensor that never says exit) is dropped */
+  housekeeping(now: number): void {
+    for (const [k, at] of this.dwelled) {
+      if (now - at < OPEN_VISIT_MS && this.dwelled.size <= MAX_OPEN_VISITS) break
+      this.dwelled.delete(k)
+    }
+  }
 
   list() {
     return this.engine.snapshot(this.ctx.clock.now()).map((p) => ({

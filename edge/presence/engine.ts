@@ -63,6 +63,9 @@ export interface EngineParts {
 
 export class Presence implements PresenceEngine {
   private subjects = new Map<string, SubjectState>()
+  /** readings of new subjects not tracked because the table was full */
+  refusedSubjects = 0
+  get subjectCount(): number { return this.subjects.size }
   private dwellSeconds = new Map<string, number>()
   private anchorIndex = new Map<string, number>()
   private table: AnchorTable = { ids: [], zones: [], x: new Float64Array(0), y: new Float64Array(0), txPower: new Float64Array(0) }
@@ -138,6 +141,10 @@ export class Presence implements PresenceEngine {
   observeAt(subject: string, idx: number, rssi: number, ts: number): void {
     let s = this.subjects.get(subject)
     if (s === undefined) {
+      if (this.subjects.size >= (this.opts.maxSubjects ?? 20_000) && !subject.startsWith('pm:') && !subject.startsWith('band:')) {
+        this.refusedSubjects++
+        return
+      }
       // the first locate waits one locate interval: a subject is heard by its anchors one after another,
       // and locating on the first anchor alone would start it in the wrong zone
       s = { buf: new Float64Array(INITIAL_ENTRIES * this.stride), n: 0, stride: this.stride, lastSeen: ts, visit: null, post: null, postAt: ts, zone: -1, lead: -1, leadSince: ts, heardSince: ts, batched: false, lastAnchor: -1, track: null }

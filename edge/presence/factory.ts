@@ -73,7 +73,10 @@ export function locatorPolicy(cfg: LocatorConfig & { locator: LocatorChoice; smo
     if (choice === 'strongest') return { locator: get('strongest', current), note: `strongest locator, ${smoothing}` }
     if ((choice === 'auto' || choice === 'fingerprint') && calibrated) {
       calibrated.setLayout(layout, anchors)
-      if (calibrated.ready()) return { locator: calibrated, note: `${choice === 'auto' ? 'auto: ' : ''}fingerprint locator (calibrated), ${smoothing}` }
+      if (calibrated.ready()) {
+        const what = (calibrated as Locator & { describe?: () => string }).describe?.() ?? 'calibrated'
+        return { locator: calibrated, note: `${choice === 'auto' ? 'auto: ' : ''}fingerprint locator (${what}), ${smoothing}` }
+      }
     }
     const geometric: LocatorName = choice === 'centroid' ? 'centroid' : 'position'
     const why = choice === 'fingerprint' ? 'no calibration yet' : ''

@@ -99,6 +99,8 @@ export function buildFingerprintModel(prints: readonly Fingerprint[], opts: { k?
 export class FingerprintLocator implements Locator {
   readonly name = 'fingerprint'
   private model: FingerprintModelData | null = null
+  /** what the calibration holds, for /readyz and the logs */
+  describe(): string { return this.model ? `${this.model.zones.length} zones, ${this.model.samples.length} fingerprints` : 'no calibration' }
   /** training vectors minus floor, row-major M x A, and their squared norms */
   private t = new Float64Array(0)
   private norms = new Float64Array(0)

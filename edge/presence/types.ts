@@ -111,6 +111,11 @@ export interface PresenceOptions {
   evidenceFloor: number
   /** locate (update the zone filter) at most this often; readings in between only smooth */
   locateEveryMs: number
+  /**
+   * subjects tracked at most (ids come from the air and from devices): past it, new subjects other than
+   * members (pm:) and bands are not tracked until stale ones drop out; default 20,000
+   */
+  maxSubjects?: number
 }
 
 export interface PresenceEngine {

@@ -213,7 +213,7 @@ t.test('auto: the locator is chosen again on every layout and when a calibration
   t.equal(p.locator.name, 'fingerprint')
   p.setLayout(geometry)
   t.equal(p.locator.name, 'fingerprint', 'calibrated: fingerprints even where the layout has geometry')
-  t.match(p.note, /fingerprint locator \(calibrated\)/)
+  t.match(p.note, /fingerprint locator \(\d+ zones, \d+ fingerprints\)/)
   // strongest stays strongest, and a configured position tracker waits for geometry
   const s = buildPresence({ ...autoCfg, locator: 'strongest' }, geometry, () => {}, null)
   t.equal(s.locator, 'strongest')
