@@ -201,7 +201,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const http: FastifyInstance = await buildHttp({
       host: config.http.host, port: config.http.port,
       services: {
-        version: ver, storeId, clock, log, metrics: m, hub: delivery.hub, memberTokens: delivery.tokens, adminTokens, ready,
+        version: ver, storeId, clock, log, metrics: m, hub: delivery.hub, memberTokens: delivery.tokens, adminTokens, ready, metricsToken: config.metrics.token,
         adminRoutes: features.flatMap((f) => (f.adminRoutes ? [f.adminRoutes] : [])),
       },
     })

@@ -9,6 +9,9 @@ import { join } from 'node:path'
 import { ConfigError, loadConfig, packageRoot } from './config/load.js'
 import { createLogger } from './core/log.js'
 import { startGateway, type Gateway } from './gateway.js'
+import { defaultPrefix } from './contract/topics.js'
+import { writeMosquittoFiles } from './features/device-identity.js'
+import { Db } from './storage/db.js'
 import { sha256Hex } from './http/auth.js'
 import { runSimulator, type RunningSimulator } from '../devices/simulator/runner.js'
 import { adminProvision } from '../devices/simulator/device-pool.js'
@@ -16,7 +19,8 @@ import { adminProvision } from '../devices/simulator/device-pool.js'
 const USAGE = `usage:
   aisle-edge [--config <file>] [--demo]   start the gateway
   aisle-edge check-config <file>          validate a config file with the current environment
-  aisle-edge hash-token <token>           print the SHA-256 of an admin token for admin.tokens[].sha256`
+  aisle-edge hash-token <token>           print the SHA-256 of an admin token for admin.tokens[].sha256
+  aisle-edge mosquitto-acl <dir>          write Mosquitto's password and ACL files for the registered devices`
 
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0]
@@ -25,6 +29,26 @@ async function main(argv: string[]): Promise<number> {
     if (!argv[1]) { console.error(USAGE); return 2 }
     console.log(sha256Hex(argv[1]))
     return 0
+  }
+  if (cmd === 'mosquitto-acl') {
+    if (!argv[1]) { console.error(USAGE); return 2 }
+    try {
+      const { config } = loadConfig({})
+      const db = await Db.open(join(config.dataDir, config.storage.file), { readonly: true })
+      try {
+        const prefix = config.mqtt.topicPrefix ?? defaultPrefix(config.store.id)
+        const gateway = config.mqtt.username && config.mqtt.password ? { username: config.mqtt.username, password: config.mqtt.password } : null
+        const r = await writeMosquittoFiles(db, argv[1], prefix, gateway)
+        console.log(`wrote ${r.passwd} and ${r.acl}: ${r.devices} devices${gateway ? ` and the gateway (${gateway.username})` : ' (no gateway user: set AISLE_MQTT_USERNAME and AISLE_MQTT_PASSWORD to add it)'}; now reload Mosquitto (systemctl reload mosquitto)`)
+      } finally {
+        await db.close()
+      }
+      return 0
+    } catch (err) {
+      if (err instanceof ConfigError) { console.error(err.message); return 1 }
+      console.error(`mosquitto-acl failed: ${(err as Error).message}`)
+      return 1
+    }
   }
   if (cmd === 'check-config') {
     if (!argv[1]) { console.error(USAGE); return 2 }

@@ -91,6 +91,7 @@ export const ConfigSchema = Type.Object({
     fingerprintBandwidth: Type.Number({ minimum: 0.5, maximum: 50, description: 'fingerprint: dB over which a farther neighbour\'s vote fades' }),
     silenceDecay: Type.Number({ minimum: 0, maximum: 50, description: 'dB per second an anchor loses while it is not heard (after 1 s of silence)' }),
     tickMs: Type.Integer({ minimum: 50, maximum: 10_000 }),
+    maxSubjects: Type.Integer({ minimum: 100, maximum: 1_000_000, description: 'subjects tracked at most; past it new ones (other than members and bands) wait until stale ones drop out' }),
     calibrationFile: Type.Optional(Type.String({ minLength: 1, description: 'fingerprints to seed calibration with when the database has none (relative to the config file)' })),
   }, { additionalProperties: false }),
   member: Type.Object({
@@ -144,6 +145,7 @@ export const ConfigSchema = Type.Object({
     heartbeatTimeoutSeconds: Type.Number({ minimum: 5, maximum: 3600, description: 'a band with no status message for this long is offline' }),
     closeAfterMinutes: Type.Number({ minimum: 1, maximum: 480, description: 'an accepted or arrived request nobody closes is closed as done (counted apart) after this' }),
     supervisors: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 200, description: 'clerk ids of the supervisors, who get escalations' }),
+    maxBands: Type.Integer({ minimum: 1, maximum: 100_000, description: 'bands tracked at most (their ids come from outside); the one silent longest makes way' }),
     zones: Type.Array(Type.Object({ zone: Type.String({ minLength: 1, maxLength: 64 }), afterSeconds: Type.Number({ minimum: 5, maximum: 3600 }) }, { additionalProperties: false }), { maxItems: 100, description: 'zones where a member standing this long gets a clerk sent over by the gateway' }),
   }, { additionalProperties: false }),
   devices: Type.Object({

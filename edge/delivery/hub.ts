@@ -24,6 +24,8 @@ export interface HubDeps {
   clock: Clock
   log: Logger
   queueMax: number
+  /** app connections one member may hold; a new one closes the oldest (default 4) */
+  maxSocketsPerMember?: number
   onDelivered?: (o: IssuedOffer) => void
   onRanging?: (memberId: string, beacons: { id: string; rssi: number }[], ts: number | undefined) => string | null
   onAssist?: (memberId: string, zone: string | undefined, action: 'call' | 'cancel') => string | null
@@ -46,6 +48,8 @@ export class MemberHub {
   /** offers already sent on a socket: a pending offer and a live push can race at connect time */
   private readonly sent = new WeakMap<MemberSocket, Set<string>>()
   badFrames = 0
+  /** connections closed because the member opened more than the cap */
+  socketsReplaced = 0
 
   constructor(private readonly d: HubDeps) {}
 
@@ -61,6 +65,16 @@ export class MemberHub {
   async attach(memberId: string, sock: MemberSocket, tokenExp: number): Promise<void> {
     let set = this.sockets.get(memberId)
     if (!set) { set = new Set(); this.sockets.set(memberId, set) }
+    // one member token cannot hold the gateway's sockets: past the cap the oldest connection goes
+    const max = this.d.maxSocketsPerMember ?? 4
+    while (set.size >= max) {
+      const oldest = set.values().next().value!
+      this.detach(memberId, oldest)
+      oldest.close(4008, 'too many connections for this member')
+      this.socketsReplaced++
+      set = this.sockets.get(memberId) ?? new Set()
+      this.sockets.set(memberId, set)
+    }
     set.add(sock)
     const ms = Math.max(0, Math.min(tokenExp - this.d.clock.now(), 2 ** 31 - 1))
     this.expiry.set(sock, setTimeout(() => sock.close(4401, 'token expired'), ms))

@@ -33,6 +33,7 @@ export interface AssistConfig {
   heartbeatTimeoutSeconds: number
   closeAfterMinutes: number
   supervisors: string[]
+  maxBands?: number
   zones: { zone: string; afterSeconds: number }[]
 }
 
@@ -68,6 +69,7 @@ export const policyOf = (c: AssistConfig): AssistPolicy => ({
   heartbeatTimeoutMs: c.heartbeatTimeoutSeconds * 1000,
   closeAfterMs: c.closeAfterMinutes * 60_000,
   supervisors: c.supervisors,
+  maxBands: c.maxBands,
 })
 
 /** The contract's app status (queued | accepted | done) for a state. */

@@ -3,7 +3,7 @@
  * and a secret shown once and kept only as hashes. The embedded broker asks this module who a client is and
  * what it may do; an external Mosquitto gets the same rules as password and ACL files (`mosquitto-acl`).
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isMacLike } from '../contract/index.js'
 import { deviceIdentityRoutes, type RegisteredDevice } from '../http/admin/device-identity.js'
@@ -18,7 +18,7 @@ interface CredentialRow { device_id: string; kind: RegisteredKind; zone: string 
 
 const rowToCredential = (r: CredentialRow): Credential => ({ id: r.device_id, kind: r.kind, zone: r.zone, secretHash: r.secret_hash, mosquittoHash: r.mosquitto_hash, createdAt: r.created_at, rotatedAt: r.rotated_at, createdBy: r.created_by })
 
-export async function loadCredentials(store: Store): Promise<Credential[]> {
+export async function loadCredentials(store: Pick<Store, 'all'>): Promise<Credential[]> {
   return (await store.all<CredentialRow>('SELECT * FROM device_credentials ORDER BY device_id')).map(rowToCredential)
 }
 
@@ -136,15 +136,32 @@ export function mosquittoFiles(creds: Credential[], prefix: string, gateway: { u
   return { passwd: `${passwd.join('\n')}\n`, acl: `${acl.join('\n')}\n` }
 }
 
-export async function writeMosquittoFiles(store: Store, dir: string, prefix: string, gateway: { username: string; password: string } | null): Promise<{ passwd: string; acl: string; devices: number }> {
+export async function writeMosquittoFiles(store: Pick<Store, 'all'>, dir: string, prefix: string, gateway: { username: string; password: string } | null): Promise<{ passwd: string; acl: string; devices: number }> {
   const creds = await loadCredentials(store)
   const files = mosquittoFiles(creds, prefix, gateway)
   mkdirSync(dir, { recursive: true, mode: 0o750 })
+  // Mosquitto reads them as its own user: group mosquitto may read (0640), nobody else; where that group is
+  // unknown (not Debian), readable by all: the files hold hashes, never a secret
+  const gid = groupId('mosquitto')
+  const mode = gid !== null ? 0o640 : 0o644
   const put = (name: string, body: string) => {
     const f = join(dir, name)
-    writeFileSync(`${f}.tmp`, body, { mode: 0o640 })
+    writeFileSync(`${f}.tmp`, body, { mode })
+    if (gid !== null) try { chownSync(`${f}.tmp`, -1, gid) } catch { /* not root: the operator sets the group */ }
+    chmodSync(`${f}.tmp`, mode)
     renameSync(`${f}.tmp`, f)
     return f
   }
+  if (gid !== null) try { chownSync(dir, -1, gid); chmodSync(dir, 0o750) } catch { /* not root */ }
   return { passwd: put('passwd', files.passwd), acl: put('acl', files.acl), devices: creds.length }
+}
+
+/** a group's id from /etc/group, or null */
+function groupId(name: string): number | null {
+  if (!existsSync('/etc/group')) return null
+  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [n, , gid] = line.split(':')
+    if (n === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid)
+  }
+  return null
 }

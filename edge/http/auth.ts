@@ -1,5 +1,5 @@
 /** Admin API bearer tokens: looked up by SHA-256, never compared or stored in clear. */
-import { createHash } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Role } from '../config/schema.js'
 
@@ -11,6 +11,14 @@ export interface Caller { name: string; role: Role }
 
 declare module 'fastify' {
   interface FastifyRequest { caller?: Caller }
+}
+
+/** constant-time comparison of a presented token with the configured one */
+export function tokenEquals(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false
+  const a = createHash('sha256').update(given).digest()
+  const b = createHash('sha256').update(expected).digest()
+  return timingSafeEqual(a, b)
 }
 
 export function bearer(req: FastifyRequest): string | undefined {

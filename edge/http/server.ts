@@ -10,7 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
-import { requireRole, type Caller } from './auth.js'
+import { bearer, requireRole, tokenEquals, type Caller } from './auth.js'
 import type { AdminApp, AdminKit } from './admin/kit.js'
 import { memberRoutes } from './member.js'
 import { pageRoutes } from './pages.js'
@@ -18,6 +18,7 @@ import type { GatewayServices } from './services.js'
 import { MESSAGE_SCHEMAS } from '../contract/messages.js'
 
 const MAX_FRAME = 16 * 1024
+const MAX_HTTP_CONNECTIONS = 4096
 
 export interface HttpOptions { host: string; port: number; services: GatewayServices }
 
@@ -25,9 +26,17 @@ export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
   const s = o.services
   const app = Fastify({
     loggerInstance: s.log.child({ component: 'http' }),
+    // a stranger's idle sockets do not pile up: no request in 30 s, or a request slower than that, is closed
+    connectionTimeout: 0,
+    keepAliveTimeout: 5000,
+    requestTimeout: 30_000,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 4 * 1024 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // bounded sockets: at most this many at once (the broker has its own), headers within 10 s
+  app.server.maxConnections = MAX_HTTP_CONNECTIONS
+  app.server.headersTimeout = 10_000
 
   // Query strings and path parameters arrive as text and are coerced to their schema types; JSON bodies are
   // not: a string where a number belongs is a clear 400, not a silent conversion.
@@ -81,7 +90,10 @@ export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
     return reply.code(ready ? 200 : 503).send({ ready, checks })
   })
 
-  app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics (text exposition format); `Authorization: Bearer <metrics.token>` when one is set' } }, async (req, reply) => {
+    if (s.metricsToken !== undefined && !tokenEquals(bearer(req), s.metricsToken)) {
+      return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ statusCode: 401, error: 'Unauthorized', message: 'this gateway\'s /metrics needs its metrics token (metrics.token)' })
+    }
     const body = await s.metrics.registry.metrics()
     return reply.type(s.metrics.registry.contentType).send(body)
   })

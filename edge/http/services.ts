@@ -42,6 +42,8 @@ export interface GatewayServices {
   /** sha256(token) -> holder */
   adminTokens: Map<string, { name: string; role: Role }>
   ready(): Record<string, ReadyCheck>
+  /** /metrics needs this bearer token when set */
+  metricsToken?: string | undefined
   /** every feature's admin routes, registered under /v1/admin */
   adminRoutes: AdminRoutes[]
 }

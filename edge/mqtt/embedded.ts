@@ -114,7 +114,9 @@ export class EmbeddedBroker implements MqttPort {
     const byDevice = this.byDevice
     const retained = this.retained
     this.broker = await Aedes.createBroker({
-      drainTimeout: 30_000,
+      // a subscriber that stops reading holds deliveries to everyone else for at most this long (aedes waits for
+      // its socket to drain): 5 s, not the default minute
+      drainTimeout: 5000,
       concurrency: 1000,
       connectTimeout: limits.connectTimeoutMs,
       authenticate(client, username, password, cb) {
@@ -178,12 +180,12 @@ export class EmbeddedBroker implements MqttPort {
         if (!client) return cb(null, sub)
         if (auth && !auth.canSubscribe(c[IDENTITY] ?? null, sub.topic)) {
           refuse('subscribe-denied', { client: client.id, filter: sub.topic.slice(0, 128) })
-          return cb(new Error('not your topic'), null)
+          return cb(null, null) // negated: SUBACK 128, the connection stays
         }
         const n = (c.subscriptionCount ?? 0) + 1
         if (n > limits.maxSubscriptionsPerClient) {
           refuse('too-many-subscriptions', { client: client.id })
-          return cb(new Error('too many subscriptions'), null)
+          return cb(null, null)
         }
         c.subscriptionCount = n
         cb(null, sub)

@@ -17,7 +17,8 @@ export function mosquittoBinary(): string | null {
 
 export interface Mosquitto { url: string; port: number; proc: ChildProcess; stop(): Promise<void> }
 
-export async function startMosquitto(): Promise<Mosquitto> {
+/** Without `auth`, a lab Mosquitto (anonymous devices); with it, the shipped config's device identity, on these files. */
+export async function startMosquitto(opts: { auth?: { passwd: string; acl: string } } = {}): Promise<Mosquitto> {
   const bin = mosquittoBinary()
   if (!bin) throw new Error('mosquitto is not installed')
   const port = await freePort()
@@ -27,6 +28,9 @@ export async function startMosquitto(): Promise<Mosquitto> {
     .replace(/^persistence true$/m, 'persistence false')
     .replace(/^persistence_location .*$/m, '')
     .replace(/^autosave_interval .*$/m, '')
+    .replace(/^allow_anonymous .*$/m, opts.auth ? 'allow_anonymous false' : 'allow_anonymous true')
+    .replace(/^password_file .*$/m, opts.auth ? `password_file ${opts.auth.passwd}` : '')
+    .replace(/^acl_file .*$/m, opts.auth ? `acl_file ${opts.auth.acl}` : '')
   const conf = join(dir, 'mosquitto.conf')
   writeFileSync(conf, `${base}\nlog_dest stderr\nlog_type error\n`)
   const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
