@@ -20,6 +20,7 @@ import { localTime } from '../../edge/recommend/inputs.js'
 import { Db } from '../../edge/storage/db.js'
 import { simlogInteractions } from '../../models/adapters/simlog.js'
 import { writeInteractions } from '../../models/interactions.js'
+import { publishModel } from '../../models/publish.js'
 import { runTraining } from '../../models/train/cli.js'
 import mqtt from 'mqtt'
 import { SimMemberApp } from './member-app.js'
@@ -188,7 +189,9 @@ export async function trainStoreModel(o: DayOptions, weeks: number, dir: string)
   const log = [...offerLog({ members: o.people.length, days: weeks * 7, seed: o.seed + 100, start: o.start - weeks * 7 * 86_400_000, timeZone: o.timeZone, people: o.people, campaigns: o.campaigns.map((c) => ({ campaign: c, zoneKind: zoneKind.get(c.trigger.zone ?? '') ?? 'aisle' })) })]
   const file = join(dir, 'history.jsonl')
   await writeInteractions(file, simlogInteractions(log))
-  return runTraining({ data: [file], out: join(dir, 'store.onnx'), model: 'auto', name: 'store', seed: 1, quiet: true, dataLabels: [`simulator offer log: ${log.length} offers shown over ${weeks} weeks to ${o.people.length} members`] })
+  const report = await runTraining({ data: [file], out: join(dir, 'store.onnx'), model: 'auto', name: 'store', seed: 1, quiet: true, dataLabels: [`simulator offer log: ${log.length} offers shown over ${weeks} weeks to ${o.people.length} members`] })
+  await publishModel({ model: report.file, dir, name: 'store' })
+  return report as unknown as Record<string, unknown>
 }
 
 async function main(): Promise<void> {

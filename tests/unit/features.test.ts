@@ -6,7 +6,7 @@ import { contextFeaturesOf, localTime, memberFeaturesOf, offerFeaturesOf } from 
 import { Ranker } from '../../edge/recommend/ranker.js'
 import type { ModelRegistry } from '../../edge/recommend/registry.js'
 import { simlogInteractions } from '../../models/adapters/simlog.js'
-import { matrix } from '../../models/train/pipeline.js'
+import { Dataset } from '../../models/train/dataset.js'
 
 const at = (name: string) => FEATURE_NAMES.indexOf(name)
 
@@ -56,7 +56,7 @@ t.test('trainer and gateway build identical vectors for the same inputs', async 
   // trainer: the simulator's log line -> the adapter -> the trainer's matrix
   const lines = campaigns.map((campaign) => ({ ts, member, campaign, zoneKind: 'fridge', dwellSeconds: 12, timeZone: 'Europe/Berlin', redeemed: false }))
   const interactions = [...simlogInteractions(lines)].map((r) => ({ ...r, member: { ...r.member, history: { shown: 3, redeemed: 1 } } }))
-  const trained = matrix(interactions).dense
+  const trained = Dataset.fromInteractions(interactions).all().dense()
   // gateway: the ranker's features for the same member, campaigns and moment, captured at the model's input
   let captured: Float32Array | null = null
   const registry = { active: { version: 'x', scorer: { score: async (f: Float32Array, n: number) => { captured = f.slice(); return new Float32Array(n) } } } } as unknown as ModelRegistry

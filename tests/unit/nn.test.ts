@@ -1,7 +1,7 @@
 /** The hand-written trainer: gradients against finite differences, convergence, metrics, ONNX export. */
 import t from 'tap'
 import * as ort from 'onnxruntime-node'
-import { accumulate, init, logit, predict, sparse, train, Work, zerosLike, type Kind, type Params } from '../../models/train/nn.js'
+import { accumulate, arrayRows, init, logit, predict, sparse, train, Work, zerosLike, type Kind, type Params } from '../../models/train/nn.js'
 import { evaluateScores, precisionAt, rocAuc } from '../../models/train/metrics.js'
 import { toOnnx, onnxMetadata } from '../../models/train/onnx.js'
 import { Rng } from '../../devices/simulator/rng.js'
@@ -58,7 +58,7 @@ t.test('training recovers a known rule', async (t) => {
   }
   const tr = make(6000, 1), va = make(1500, 2), te = make(3000, 3)
   const aucOf = (kind: Kind) => {
-    const r = train({ kind, dim: D, hidden: 8, factors: 4 }, tr.xs, tr.ys, va.xs, va.ys, { epochs: 40, batch: 64, lr: 0.01, l2: 1e-5, seed: 1, patience: 5 })
+    const r = train({ kind, dim: D, hidden: 8, factors: 4 }, arrayRows(tr.xs, tr.ys), arrayRows(va.xs, va.ys), { epochs: 40, batch: 64, lr: 0.01, l2: 1e-5, seed: 1, patience: 5 })
     const wk = new Work(r.params.spec)
     return rocAuc(te.xs.map((x) => predict(r.params, x, wk)), te.ys)
   }
