@@ -92,7 +92,7 @@ export function trainCandidate(spec: CandidateSpec, fit: View, valid: View, o: {
   }
   // bigger data needs fewer passes: stop sooner when validation stalls
   const patience = fit.n > 1_000_000 ? 2 : 4
-  const r = train(spec, fit, valid, { epochs: 40, batch: 256, lr: spec.kind === 'lr' ? 0.01 : 0.003, l2: 1e-5, seed: o.seed, patience, onEpoch: (e, tl, vl) => o.log?.(`  ${name}: epoch ${e}, training loss ${tl.toFixed(5)}, validation loss ${vl.toFixed(5)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`) })
+  const r = train(spec, fit, valid, { epochs: spec.kind === 'lr' ? 150 : 40, batch: 256, lr: spec.kind === 'lr' ? 0.01 : 0.003, l2: 1e-5, seed: o.seed, patience, onEpoch: (e, tl, vl) => o.log?.(`  ${name}: epoch ${e}, training loss ${tl.toFixed(5)}, validation loss ${vl.toFixed(5)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`) })
   const wk = new Work(spec)
   return { name, spec, epochs: r.epochs, predict: (row) => predict(r.params, row, wk), onnx: (meta) => toOnnx(r.params, meta), seconds: (performance.now() - t0) / 1000 }
 }
