@@ -1,8 +1,8 @@
 /** The feature definition, and proof that trainer and gateway build identical vectors. */
 import t from 'tap'
 import type { Campaign, Member } from '../../edge/contract/resources.js'
-import { buildFeatures, categorySlug, FEATURE_DIM, FEATURE_NAMES, FEATURE_VERSION, featureVector, rfmSegment } from '../../edge/recommend/features.js'
-import { contextFeaturesOf, localTime, memberFeaturesOf, offerFeaturesOf } from '../../edge/recommend/inputs.js'
+import { buildFeatures, categorySlug, FEATURE_DIM, FEATURE_NAMES, FEATURE_VERSION, featureVector, rfmSegment, vocabularyMisses } from '../../edge/recommend/features.js'
+import { campaignDays, contextFeaturesOf, localTime, memberFeaturesOf, offerFeaturesOf } from '../../edge/recommend/inputs.js'
 import { Ranker } from '../../edge/recommend/ranker.js'
 import type { ModelRegistry } from '../../edge/recommend/registry.js'
 import { simlogInteractions } from '../../models/adapters/simlog.js'
@@ -31,6 +31,24 @@ t.test('the vector', async (t) => {
   t.equal(v[at('context.zone=fridge')], 1)
   t.equal(v[at('context.weekend')], 1)
   for (const x of v) t.ok(Number.isFinite(x) && x >= -1 && x <= 1)
+})
+
+t.test('duration and the affinity profile', async (t) => {
+  const v = featureVector({ member: { affinities: { dairy: 0.9, 'Bakery': 0.3, beer: 0.5 } }, offer: { category: 'bakery', durationDays: 30 }, context: {} })
+  t.equal(v[at('member.profile=dairy-juices-snacks')], Math.fround(0.9))
+  t.equal(v[at('member.profile=bakery')], Math.fround(0.3))
+  t.equal(v[at('member.profile=miscellaneous')], Math.fround(0.5), 'an unknown category name counts as miscellaneous')
+  t.equal(v[at('member.affinity')], Math.fround(0.3), 'the affinity to the offer\'s own category')
+  t.equal(v[at('offer.duration.known')], 1)
+  t.equal(v[at('offer.duration')], Math.fround(Math.log1p(30) / 6))
+  t.equal(campaignDays({ from: '2026-11-01T00:00:00Z', to: '2026-11-15T12:00:00Z' }), 14.5)
+  t.equal(campaignDays({ from: '2026-11-01T00:00:00Z' }), undefined)
+  const misses: string[] = []
+  vocabularyMisses({ member: { tier: 'Diamond', demographics: { ageRange: '25-34' }, affinities: { dairy: 1, beer: 1 } }, offer: { category: 'Dairy, Juices & Snacks', campaignType: 'TypeA', discount: { kind: 'coupon' as 'bogo' } }, context: { zoneKind: 'freezer' } }, (f, v) => misses.push(`${f}=${v}`))
+  t.same(misses, ['member.tier=Diamond', 'member.demographics.ageRange=25-34', 'member.affinities=beer', 'offer.discount.kind=coupon', 'offer.campaignType=TypeA', 'context.zoneKind=freezer'])
+  const none: string[] = []
+  vocabularyMisses({ member: { tier: 'GOLD', affinities: { drinks: 1 } }, offer: { category: 'Restauarant', campaignType: 'mailer-y' }, context: { zoneKind: 'fridge' } }, (f) => none.push(f))
+  t.same(none, [], 'case of the tier, aliases and AMExpert spellings are known')
 })
 
 t.test('vocabularies and segments', async (t) => {
