@@ -7,7 +7,7 @@
  *
  *   npm run sim:day -- [--members 400] [--hours 13] [--seed 7] [--json]
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Campaign, Layout } from '../../edge/contract/resources.js'
@@ -109,7 +109,7 @@ export interface DayReport {
   campaigns: Record<string, { issued: number; redeemed: number }>
 }
 
-export interface DayOptions { members: number; hours: number; seed: number; start: number; timeZone: string; people: SimShopper[]; campaigns: Campaign[]; layout: Layout }
+export interface DayOptions { members: number; hours: number; seed: number; start: number; timeZone: string; people: SimShopper[]; campaigns: Campaign[]; layout: Layout; /** copy the gateway's database here before its data folder is removed (for npm run train:store) */ keepDb?: string }
 
 /** One day through a gateway: `modelDir` set = the recommender ranks, unset = rule priority. */
 export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: string): Promise<DayReport> {
@@ -167,6 +167,7 @@ export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: 
   const byCampaign = await db.all<{ campaign_id: string; n: number; redeemed: number }>("SELECT campaign_id, COUNT(*) AS n, SUM(status = 'redeemed') AS redeemed FROM offers GROUP BY campaign_id ORDER BY campaign_id")
   await db.close()
   await gw.stop()
+  if (o.keepDb) copyFileSync(gw.dbFile, o.keepDb)
   rmSync(dataDir, { recursive: true, force: true })
   const g = (h: number) => { const e = exp.find((x) => x.holdout === h); return { exposures: e?.n ?? 0, converted: e?.converted ?? 0, rate: e && e.n ? e.converted / e.n : 0 } }
   const memberVisits = schedule.filter((a) => a.member).length
