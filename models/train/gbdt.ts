@@ -47,7 +47,7 @@ export function gbdtPredict(m: GbdtModel, x: SparseRow, dense: Float64Array): nu
 }
 
 /** Rows as (feature, bin) entries of their nonzero values. */
-interface Binned { n: number; start: Uint32Array; feat: Uint8Array; bin: Uint8Array; y: Uint8Array; w: Float64Array; /** n x dim bins, for partitioning and walking trees */ dense: Uint8Array; dim: number }
+interface Binned { n: number; start: Uint32Array; /** feature * bins + bin of each nonzero entry: its histogram slot */ code: Uint16Array; y: Uint8Array; w: Float64Array; /** n x dim bins, for partitioning and walking trees */ dense: Uint8Array; dim: number }
 
 function binOf(edges: Float64Array, v: number): number {
   // first edge >= v (the last edge is +Infinity)
@@ -91,7 +91,7 @@ function makeEdges(rows: Rows, sample: Int32Array, dim: number, bins: number): F
   })
 }
 
-function binRows(rows: Rows, pick: Int32Array, edges: Float64Array[], zeroBin: Uint8Array, wScale: number): Binned {
+function binRows(rows: Rows, pick: Int32Array, edges: Float64Array[], zeroBin: Uint8Array, wScale: number, B: number): Binned {
   const D = edges.length
   const dense = new Uint8Array(pick.length * D)
   for (let i = 0; i < pick.length; i++) dense.set(zeroBin, i * D)
@@ -99,20 +99,19 @@ function binRows(rows: Rows, pick: Int32Array, edges: Float64Array[], zeroBin: U
   const buf = scratchRow(edges.length + 2)
   let total = 0
   for (let i = 0; i < pick.length; i++) total += rows.row(pick[i]!, buf).n
-  const feat = new Uint8Array(total)
-  const bin = new Uint8Array(total)
+  const code = new Uint16Array(total)
   const y = new Uint8Array(pick.length)
   const w = new Float64Array(pick.length)
   let p = 0
   for (let i = 0; i < pick.length; i++) {
     const r = rows.row(pick[i]!, buf)
     start[i] = p
-    for (let k = 0; k < r.n; k++) { feat[p] = r.idx[k]!; bin[p] = binOf(edges[r.idx[k]!]!, r.val[k]!); dense[i * D + r.idx[k]!] = bin[p]!; p++ }
+    for (let k = 0; k < r.n; k++) { const f = r.idx[k]!; const b = binOf(edges[f]!, r.val[k]!); code[p++] = f * B + b; dense[i * D + f] = b }
     y[i] = rows.label(pick[i]!)
     w[i] = rows.weight(pick[i]!) * wScale
   }
   start[pick.length] = p
-  return { n: pick.length, start, feat, bin, y, w, dense, dim: D }
+  return { n: pick.length, start, code, y, w, dense, dim: D }
 }
 
 /** The bin of feature f in binned row i. */
@@ -137,10 +136,12 @@ export function trainGbdt(spec: GbdtSpec, fit: Rows, valid: Rows, o: GbdtOptions
   let wsum = 0
   for (const i of pick) wsum += fit.weight(i)
   const wScale = pick.length / Math.max(1e-12, wsum)
-  const tr = binRows(fit, pick, edges, zeroBin, wScale)
+  const B = spec.bins + 1
+  if (D * B > 0xffff) throw new Error(`gbdt: ${D} features x ${B} bins do not fit the 16-bit histogram slots`)
+  const tr = binRows(fit, pick, edges, zeroBin, wScale, B)
   // early stopping needs no more than a quarter million validation rows
   const vstep = Math.max(1, Math.ceil(valid.n / 250_000))
-  const va = binRows(valid, Int32Array.from({ length: Math.ceil(valid.n / vstep) }, (_, i) => i * vstep), edges, zeroBin, wScale)
+  const va = binRows(valid, Int32Array.from({ length: Math.ceil(valid.n / vstep) }, (_, i) => i * vstep), edges, zeroBin, wScale, B)
 
   let P = 0, W = 0
   for (let i = 0; i < tr.n; i++) { W += tr.w[i]!; if (tr.y[i]) P += tr.w[i]! }
@@ -150,7 +151,6 @@ export function trainGbdt(spec: GbdtSpec, fit: Rows, valid: Rows, o: GbdtOptions
   const FV = new Float64Array(va.n).fill(base)
   const g = new Float64Array(tr.n)
   const h = new Float64Array(tr.n)
-  const B = spec.bins + 1
   const model: GbdtModel = { spec, base, trees: [] }
   const vloss = () => {
     let s = 0, ws = 0
@@ -205,7 +205,8 @@ function growTree(tr: Binned, g: Float64Array, h: Float64Array, order: Int32Arra
     for (let k = lo[node]!; k < hi[node]!; k++) {
       const i = order[k]!
       const gi = g[i]!, hi_ = h[i]!
-      for (let p = tr.start[i]!; p < tr.start[i + 1]!; p++) { const c = (tr.feat[p]! * B + tr.bin[p]!) * 2; hist[c] = hist[c]! + gi; hist[c + 1] = hist[c + 1]! + hi_ }
+      const code = tr.code
+      for (let p = tr.start[i]!, e = tr.start[i + 1]!; p < e; p++) { const c = code[p]! * 2; hist[c] = hist[c]! + gi; hist[c + 1] = hist[c + 1]! + hi_ }
     }
     // rows without an entry for f sit in its zero bin
     for (let f = 0; f < D; f++) {
