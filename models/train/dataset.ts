@@ -16,7 +16,9 @@ import { Rng } from '../../devices/simulator/rng.js'
 if (FEATURE_DIM >= 128) throw new Error(`dataset.ts stores feature indices in 7 bits; FEATURE_DIM is ${FEATURE_DIM}: widen the index`)
 
 const ONE = 0x80
+/** entries per index chunk; a value chunk holds half as many (about a third to a half of the entries carry a value) */
 const CHUNK = 1 << 23
+const VCHUNK = CHUNK >> 1
 
 class Grow<T extends Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array> {
   a: T
@@ -60,7 +62,7 @@ export class Dataset {
   private readonly idxChunks: Uint8Array[] = []
   private readonly valChunks: Float32Array[] = []
   private idxPos = CHUNK
-  private valPos = CHUNK
+  private valPos = VCHUNK
   private readonly scratch = new Float32Array(FEATURE_DIM)
   private g: { label: Grow<Uint8Array>; weight: Grow<Float32Array>; member: Grow<Uint32Array>; offer: Grow<Uint32Array>; ts: Grow<Float64Array>; popIn: Grow<Float32Array>; part: Grow<Uint8Array>; chunk: Grow<Uint16Array>; idx: Grow<Uint32Array>; val: Grow<Uint32Array>; len: Grow<Uint8Array> } | null = {
     label: new Grow((n) => new Uint8Array(n)), weight: new Grow((n) => new Float32Array(n)), member: new Grow((n) => new Uint32Array(n)), offer: new Grow((n) => new Uint32Array(n)),
@@ -94,10 +96,10 @@ export class Dataset {
     let nnz = 0
     let nval = 0
     for (let i = 0; i < FEATURE_DIM; i++) { const v = x[i]!; if (v !== 0) { nnz++; if (v !== 1) nval++ } }
-    if (this.idxPos + nnz > CHUNK || this.valPos + nval > CHUNK) {
+    if (this.idxPos + nnz > CHUNK || this.valPos + nval > VCHUNK) {
       if (this.idxChunks.length >= 0xffff) throw new Error('dataset too large')
       this.idxChunks.push(new Uint8Array(CHUNK))
-      this.valChunks.push(new Float32Array(CHUNK))
+      this.valChunks.push(new Float32Array(VCHUNK))
       this.idxPos = 0
       this.valPos = 0
     }
@@ -162,13 +164,13 @@ export class Dataset {
   /** Bytes the rows take (the last chunk counted as far as it is filled). */
   usedBytes(): number {
     const perRow = 1 + 4 + 4 + 4 + 8 + 4 + 1 + 2 + 4 + 4 + 1
-    return this.n * perRow + (this.idxChunks.length - 1) * CHUNK * 5 + (this.idxChunks.length ? this.idxPos + 4 * this.valPos : 0)
+    return this.n * perRow + (this.idxChunks.length - 1) * (CHUNK + 4 * VCHUNK) + (this.idxChunks.length ? this.idxPos + 4 * this.valPos : 0)
   }
 
   /** Bytes held by the buffers (for the progress line and the report). */
   bytes(): number {
     const per = this.g ? 0 : this.label.byteLength + this.weight.byteLength + this.member.byteLength + this.offer.byteLength + this.ts.byteLength + this.popIn.byteLength + this.part.byteLength + this.rowChunk.byteLength + this.rowIdx.byteLength + this.rowVal.byteLength + this.rowLen.byteLength
-    return per + this.idxChunks.length * CHUNK * 5
+    return per + this.idxChunks.length * (CHUNK + 4 * VCHUNK)
   }
 
   /** All rows with the popularity they brought (a view for small in-memory uses and tests). */
