@@ -133,6 +133,8 @@ export interface TrainingReport {
   baselines: { popularity: Metrics; logistic: Metrics }
   candidates: CandidateReport[]
   beatsLogistic: { auc: number; low: number | null; high: number | null; significant: boolean } | null
+  /** why this candidate (validation members only) */
+  choice: string
   beatsPopularity: boolean
   onnxMaxAbsDiff: number
   split: string; data: string[]; eval: string | null
@@ -193,12 +195,13 @@ export async function trainOn(ds: Dataset, input: ReadReport, args: Args, t0 = p
   const wanted = (s: CandidateSpec) => args.model === 'auto' || s.kind === args.model || specName(s) === args.model
   const specs = CANDIDATES.filter((s) => wanted(s) || s.kind === 'lr')
   if (!specs.some(wanted)) throw new Error(`--model ${args.model}: none of ${CANDIDATES.map(specName).join(', ')}`)
-  const results: { m: Trained; valid: Metrics; test: Metrics; scores: Float64Array; candidate: boolean }[] = []
+  const results: { m: Trained; valid: Metrics; test: Metrics; scores: Float64Array; validScores: Float64Array; candidate: boolean }[] = []
   for (const spec of specs) {
     log(`training ${specName(spec)} on ${fit.n.toLocaleString('en')} rows`)
     const m = trainCandidate(spec, fit, valid, { seed: args.seed, gbdtRows: args.gbdtRows, log })
     const scores = scoreView(m, test)
-    const res = { m, valid: evaluateScores(scoreView(m, valid), valid.labels(), valid.weights()), test: evaluateScores(scores, yTest, wTest), scores, candidate: wanted(spec) }
+    const validScores = scoreView(m, valid)
+    const res = { m, valid: evaluateScores(validScores, valid.labels(), valid.weights()), test: evaluateScores(scores, yTest, wTest), scores, validScores, candidate: wanted(spec) }
     results.push(res)
     log(`${m.name}: validation AUC ${res.valid.auc.toFixed(4)}, test AUC ${res.test.auc.toFixed(4)} (${m.epochs} ${spec.kind === 'gbdt' ? 'trees' : 'epochs'}, ${m.seconds.toFixed(1)} s)`)
   }
@@ -207,8 +210,22 @@ export async function trainOn(ds: Dataset, input: ReadReport, args: Args, t0 = p
   const popScores = Float64Array.from(split.test, (r) => (!Number.isNaN(ds.popIn[r]!) ? ds.popIn[r]! : rate(ds.offer[r]!) ?? prior))
   const popularity = evaluateScores(popScores, yTest, wTest)
   const lr = results.find((r) => r.m.name === 'lr')!
-  // the model is chosen on validation AUC only; the test set is not looked at
-  const chosen = results.filter((r) => r.candidate).sort((a, b) => b.valid.auc - a.valid.auc)[0]!
+  // the model is chosen on the validation members only; the test set is not looked at. A candidate other
+  // than logistic regression has to earn its place: its validation AUC must beat logistic regression's on
+  // a paired member bootstrap of the validation set (95% interval above 0), else the simpler model ships.
+  const best = results.filter((r) => r.candidate).sort((a, b) => b.valid.auc - a.valid.auc)[0]!
+  let chosen = best
+  let choice = `${best.m.name}: the best validation AUC (${best.valid.auc.toFixed(4)})`
+  const resamples = args.bootstrap ?? 500
+  if (best !== lr && lr.candidate) {
+    const vw = valid.weights()
+    const vb = memberBootstrap({ best: best.validScores, lr: lr.validScores }, valid.labels(), weighted ? vw : undefined, valid.members(), 'lr', Math.max(resamples, 100), args.seed + 1)
+    const d = vb.diff['best']!
+    const gain = `validation AUC ${best.valid.auc.toFixed(4)} against ${lr.valid.auc.toFixed(4)} for logistic regression, ${d.estimate >= 0 ? '+' : ''}${d.estimate.toFixed(4)} (95% interval ${d.lo.toFixed(4)} to ${d.hi.toFixed(4)} over ${vb.members} validation members)`
+    if (d.lo > 0) choice = `${best.m.name}: ${gain}, a significant gain`
+    else { chosen = lr; choice = `lr: the best candidate, ${best.m.name}, had ${gain}, not a significant gain, so the simpler model` }
+  }
+  log(`chosen: ${choice}`)
 
   let boot: BootstrapResult | null = null
   if ((args.bootstrap ?? 500) > 0) {
@@ -240,6 +257,7 @@ export async function trainOn(ds: Dataset, input: ReadReport, args: Args, t0 = p
     candidates,
     beatsLogistic: chosen.m.name === 'lr' ? null : { auc: chosen.test.auc - lr.test.auc, low: cc?.dlo ?? null, high: cc?.dhi ?? null, significant: cc !== null && cc.dlo > 0 },
     beatsPopularity: chosen.test.auc > popularity.auc,
+    choice,
     onnxMaxAbsDiff: maxDiff,
     split: splitText, data: args.dataLabels ?? args.data, eval: args.eval ?? null,
     rows: { fit: fit.n, validation: valid.n, test: test.n, positivesTest: chosen.test.positives, weighted },

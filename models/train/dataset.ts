@@ -2,7 +2,7 @@
  * Interactions in columnar buffers: each row's feature vector (built by edge/recommend/features.ts, the one
  * definition the gateway uses) is kept as its nonzero entries in large chunks, with label, weight, member,
  * offer and time in typed arrays. No per-row objects survive reading, so millions of rows fit in bounded
- * memory (about 110 bytes a row for the feature block; see models/README.md for measured figures).
+ * memory (50-170 bytes a row; see models/README.md for measured figures).
  *
  * Binary entries (one-hot flags, a value of exactly 1) store only their index; other values store a float32
  * beside it, exactly the float32 the gateway's Float32Array holds.
