@@ -161,7 +161,7 @@ export async function runTraining(args: Args): Promise<TrainingReport> {
   const t0 = performance.now()
   const { ds, report: input } = await readDataset(args.data, { eval: args.eval, onProgress: log })
   const readSeconds = (performance.now() - t0) / 1000
-  log(`read ${ds.n.toLocaleString('en')} rows in ${readSeconds.toFixed(1)} s (${ds.memberIds.length.toLocaleString('en')} members, ${ds.offerIds.length.toLocaleString('en')} offers, ${Math.round(ds.bytes() / 2 ** 20)} MiB of buffers)`)
+  log(`read ${ds.n.toLocaleString('en')} rows in ${readSeconds.toFixed(1)} s (${ds.memberIds.length.toLocaleString('en')} members, ${ds.offerIds.length.toLocaleString('en')} offers, ${Math.round(ds.bytes() / 2 ** 20)} MiB of buffers; peak rss so far ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB)`)
   checkInput(input, args, log)
   return trainOn(ds, input, args, t0, readSeconds)
 }
@@ -203,7 +203,7 @@ export async function trainOn(ds: Dataset, input: ReadReport, args: Args, t0 = p
     const validScores = scoreView(m, valid)
     const res = { m, valid: evaluateScores(validScores, valid.labels(), valid.weights()), test: evaluateScores(scores, yTest, wTest), scores, validScores, candidate: wanted(spec) }
     results.push(res)
-    log(`${m.name}: validation AUC ${res.valid.auc.toFixed(4)}, test AUC ${res.test.auc.toFixed(4)} (${m.epochs} ${spec.kind === 'gbdt' ? 'trees' : 'epochs'}, ${m.seconds.toFixed(1)} s)`)
+    log(`${m.name}: validation AUC ${res.valid.auc.toFixed(4)}, test AUC ${res.test.auc.toFixed(4)} (${m.epochs} ${spec.kind === 'gbdt' ? 'trees' : 'epochs'}, ${m.seconds.toFixed(1)} s; rss ${Math.round(process.memoryUsage.rss() / 2 ** 20)} MiB, peak ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB)`)
   }
   // baselines on the same test rows: offer popularity alone, and logistic regression on the same features
   const { rate, prior } = offerRates(ds, split.train)

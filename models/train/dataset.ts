@@ -8,6 +8,7 @@
  * beside it, exactly the float32 the gateway's Float32Array holds.
  */
 import { createHash } from 'node:crypto'
+import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import { buildFeatures, FEATURE_DIM, POPULARITY_INDEX, popularityFeature } from '../../edge/recommend/features.js'
 import { streamInteractions, ReadReport, type Interaction } from '../interactions.js'
 import type { Rows, SparseRow } from './nn.js'
@@ -20,20 +21,28 @@ const ONE = 0x80
 const CHUNK = 1 << 23
 const VCHUNK = CHUNK >> 1
 
+/**
+ * A typed array that grows by half when full. Sized from the expected row count, it rarely grows at all: a
+ * doubling of every column at once (old and new side by side) was the peak of memory on large files.
+ */
 class Grow<T extends Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array> {
   a: T
   n = 0
-  constructor(private readonly make: (n: number) => T, cap = 1024) { this.a = make(cap) }
+  constructor(private readonly make: (n: number) => T, cap = 1024) { this.a = make(Math.max(1024, cap)) }
   push(v: number): void {
     if (this.n === this.a.length) {
-      const b = this.make(this.a.length * 2)
+      const b = this.make(Math.ceil(this.a.length * 1.5))
       b.set(this.a)
       this.a = b
     }
     this.a[this.n++] = v
   }
-  /** the filled part, trimmed (one copy) */
-  done(): T { const t = this.a.slice(0, this.n) as T; this.a = this.make(0); return t }
+  /** the filled part: a view when the slack is small, else a trimmed copy */
+  done(): T {
+    const t = (this.n >= this.a.length * 0.9 ? this.a.subarray(0, this.n) : this.a.slice(0, this.n)) as T
+    this.a = this.make(0)
+    return t
+  }
 }
 
 export class Dataset {
@@ -64,14 +73,20 @@ export class Dataset {
   private idxPos = CHUNK
   private valPos = VCHUNK
   private readonly scratch = new Float32Array(FEATURE_DIM)
-  private g: { label: Grow<Uint8Array>; weight: Grow<Float32Array>; member: Grow<Uint32Array>; offer: Grow<Uint32Array>; ts: Grow<Float64Array>; popIn: Grow<Float32Array>; part: Grow<Uint8Array>; chunk: Grow<Uint16Array>; idx: Grow<Uint32Array>; val: Grow<Uint32Array>; len: Grow<Uint8Array> } | null = {
-    label: new Grow((n) => new Uint8Array(n)), weight: new Grow((n) => new Float32Array(n)), member: new Grow((n) => new Uint32Array(n)), offer: new Grow((n) => new Uint32Array(n)),
-    ts: new Grow((n) => new Float64Array(n)), popIn: new Grow((n) => new Float32Array(n)), part: new Grow((n) => new Uint8Array(n)),
-    chunk: new Grow((n) => new Uint16Array(n)), idx: new Grow((n) => new Uint32Array(n)), val: new Grow((n) => new Uint32Array(n)), len: new Grow((n) => new Uint8Array(n)),
-  }
+  private g: { label: Grow<Uint8Array>; weight: Grow<Float32Array>; member: Grow<Uint32Array>; offer: Grow<Uint32Array>; ts: Grow<Float64Array>; popIn: Grow<Float32Array>; part: Grow<Uint8Array>; chunk: Grow<Uint16Array>; idx: Grow<Uint32Array>; val: Grow<Uint32Array>; len: Grow<Uint8Array> } | null
 
-  /** Bounds on distinct ids: a file with more is refused rather than exhausting memory. */
-  constructor(private readonly limits = { members: 20_000_000, offers: 5_000_000 }) {}
+  /**
+   * `expectedRows` sizes the columns (readDataset estimates it from the file sizes); `limits` bound the
+   * distinct ids: a file with more is refused rather than exhausting memory.
+   */
+  constructor(expectedRows = 1024, private readonly limits = { members: 20_000_000, offers: 5_000_000 }) {
+    const c = expectedRows
+    this.g = {
+      label: new Grow((n) => new Uint8Array(n), c), weight: new Grow((n) => new Float32Array(n), c), member: new Grow((n) => new Uint32Array(n), c), offer: new Grow((n) => new Uint32Array(n), c),
+      ts: new Grow((n) => new Float64Array(n), c), popIn: new Grow((n) => new Float32Array(n), c), part: new Grow((n) => new Uint8Array(n), c),
+      chunk: new Grow((n) => new Uint16Array(n), c), idx: new Grow((n) => new Uint32Array(n), c), val: new Grow((n) => new Uint32Array(n), c), len: new Grow((n) => new Uint8Array(n), c),
+    }
+  }
 
   private intern(map: Map<string, number>, list: string[], id: string, what: string, max: number): number {
     let k = map.get(id)
@@ -193,9 +208,9 @@ export interface ReadOptions {
 /** Stream files into a dataset; bad rows are counted in the report and left out. */
 export async function readDataset(files: readonly string[], o: ReadOptions = {}): Promise<{ ds: Dataset; report: ReadReport }> {
   const report = o.report ?? new ReadReport()
-  const ds = new Dataset()
-  const t0 = performance.now()
   const all = [...files.map((f) => ({ f, part: 0 })), ...(o.eval ? [{ f: o.eval, part: 1 }] : [])]
+  const ds = new Dataset(estimateRows(all.map((x) => x.f)))
+  const t0 = performance.now()
   for (const { f, part } of all) {
     const onProgress = o.onProgress ? (bytes: number, total: number) => {
       const s = (performance.now() - t0) / 1000
@@ -204,6 +219,25 @@ export async function readDataset(files: readonly string[], o: ReadOptions = {})
     for await (const { row } of streamInteractions(f, { report, ...(onProgress ? { onProgress } : {}) })) ds.add(row, part)
   }
   return { ds: ds.finish(), report }
+}
+
+/** Rows in the files, estimated from their sizes and the mean length of their first lines (+5%). */
+export function estimateRows(files: readonly string[]): number {
+  let rows = 0
+  for (const f of files) {
+    const size = statSync(f).size
+    const fd = openSync(f, 'r')
+    try {
+      const buf = Buffer.alloc(Math.min(size, 1 << 16))
+      const n = readSync(fd, buf, 0, buf.length, 0)
+      let lines = 0
+      for (let i = 0; i < n; i++) if (buf[i] === 10) lines++
+      rows += lines > 0 ? Math.ceil((size / (n / lines)) * 1.05) : 1024
+    } finally {
+      closeSync(fd)
+    }
+  }
+  return Math.min(rows, 200_000_000)
 }
 
 /** Deterministic member split: a member is in the test share by the hash of its id. */
