@@ -7,7 +7,7 @@
  *
  *   npm run sim:day -- [--members 400] [--hours 13] [--seed 7] [--json]
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Campaign, Layout } from '../../edge/contract/resources.js'
@@ -20,6 +20,7 @@ import { localTime } from '../../edge/recommend/inputs.js'
 import { Db } from '../../edge/storage/db.js'
 import { simlogInteractions } from '../../models/adapters/simlog.js'
 import { writeInteractions } from '../../models/interactions.js'
+import { publishModel } from '../../models/publish.js'
 import { runTraining } from '../../models/train/cli.js'
 import { DevicePool, adminProvision } from './device-pool.js'
 import { SimMemberApp } from './member-app.js'
@@ -111,7 +112,7 @@ export interface DayReport {
   campaigns: Record<string, { issued: number; redeemed: number }>
 }
 
-export interface DayOptions { members: number; hours: number; seed: number; start: number; timeZone: string; people: SimShopper[]; campaigns: Campaign[]; layout: Layout }
+export interface DayOptions { members: number; hours: number; seed: number; start: number; timeZone: string; people: SimShopper[]; campaigns: Campaign[]; layout: Layout; /** copy the gateway's database here before its data folder is removed (for npm run train:store) */ keepDb?: string }
 
 /** One day through a gateway: `modelDir` set = the recommender ranks, unset = rule priority. */
 export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: string): Promise<DayReport> {
@@ -168,6 +169,7 @@ export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: 
   const byCampaign = await db.all<{ campaign_id: string; n: number; redeemed: number }>("SELECT campaign_id, COUNT(*) AS n, SUM(status = 'redeemed') AS redeemed FROM offers GROUP BY campaign_id ORDER BY campaign_id")
   await db.close()
   await gw.stop()
+  if (o.keepDb) copyFileSync(gw.dbFile, o.keepDb)
   rmSync(dataDir, { recursive: true, force: true })
   const g = (h: number) => { const e = exp.find((x) => x.holdout === h); return { exposures: e?.n ?? 0, converted: e?.converted ?? 0, rate: e && e.n ? e.converted / e.n : 0 } }
   const memberVisits = schedule.filter((a) => a.member).length
@@ -190,7 +192,9 @@ export async function trainStoreModel(o: DayOptions, weeks: number, dir: string)
   const log = [...offerLog({ members: o.people.length, days: weeks * 7, seed: o.seed + 100, start: o.start - weeks * 7 * 86_400_000, timeZone: o.timeZone, people: o.people, campaigns: o.campaigns.map((c) => ({ campaign: c, zoneKind: zoneKind.get(c.trigger.zone ?? '') ?? 'aisle' })) })]
   const file = join(dir, 'history.jsonl')
   await writeInteractions(file, simlogInteractions(log))
-  return runTraining({ data: [file], out: join(dir, 'store.onnx'), model: 'auto', name: 'store', seed: 1, quiet: true, dataLabels: [`simulator offer log: ${log.length} offers shown over ${weeks} weeks to ${o.people.length} members`] })
+  const report = await runTraining({ data: [file], out: join(dir, 'store.onnx'), model: 'auto', name: 'store', seed: 1, quiet: true, dataLabels: [`simulator offer log: ${log.length} offers shown over ${weeks} weeks to ${o.people.length} members`] })
+  await publishModel({ model: report.file, dir, name: 'store' })
+  return report as unknown as Record<string, unknown>
 }
 
 async function main(): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * The recommender's feature vector: one definition for the trainer (models/) and the gateway. Three blocks:
- *   member:  tier, RFM figures and segment, demographic bands, affinity to the offer's category, past response
- *   offer:   category, brand type, breadth, discount kind and depth, campaign type, margin, popularity
+ *   member:  tier, RFM figures and segment, demographic bands, affinity to the offer's category, the member's
+ *            affinity profile over all categories, past response
+ *   offer:   category, brand type, breadth, discount kind and depth, campaign type, campaign duration, margin,
+ *            popularity
  *   context: zone kind, dwell seconds, hour and weekday (store-local)
  * Every input may be missing: each group carries a "known" flag and missing values encode as zeros, so a model
  * trained where a group is unknown (AMExpert has no in-store context) still scores where it is known.
@@ -42,6 +44,8 @@ export interface OfferFeatures {
   margin?: number | undefined
   /** redemption rate of this offer among earlier recipients (smoothed) */
   popularity?: number | undefined
+  /** how long the campaign runs, in days (a CRM mailer's validity window; a store campaign's from..to) */
+  durationDays?: number | undefined
 }
 
 export interface ContextFeatures {
@@ -87,6 +91,31 @@ export function categorySlug(name: string | undefined): (typeof CATEGORIES)[numb
   return out
 }
 
+/** Whether a category name maps onto the vocabulary (by slug or alias) rather than falling into miscellaneous. */
+export function knownCategory(name: string): boolean {
+  const slug = name.toLowerCase().replace(/&/g, ' ').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
+  return (CATEGORIES as readonly string[]).includes(slug) || CATEGORY_ALIASES[slug] !== undefined
+}
+
+const has = (values: readonly string[], v: string) => values.includes(v)
+
+/**
+ * Report every input that lies outside the vocabularies (it encodes as "unknown", or as miscellaneous for a
+ * category), as (field, value). The trainer counts them before it trains, so nothing vanishes silently.
+ */
+export function vocabularyMisses(x: FeatureInput, miss: (field: string, value: string) => void): void {
+  const m = x.member
+  if (m.tier !== undefined && !has(TIERS, m.tier.toLowerCase())) miss('member.tier', m.tier)
+  const age = m.demographics?.ageRange
+  if (age !== undefined && !has(AGE_RANGES, age)) miss('member.demographics.ageRange', age)
+  if (m.affinities) for (const k of Object.keys(m.affinities)) if (!knownCategory(k)) miss('member.affinities', k)
+  const f = x.offer
+  if (f.category !== undefined && f.category !== '' && !knownCategory(f.category)) miss('offer.category', f.category)
+  if (f.discount !== undefined && !has(DISCOUNT_KINDS, f.discount.kind)) miss('offer.discount.kind', String(f.discount.kind))
+  if (f.campaignType !== undefined && !has(CAMPAIGN_TYPES, f.campaignType)) miss('offer.campaignType', f.campaignType)
+  if (x.context.zoneKind !== undefined && !has(ZONE_KINDS, x.context.zoneKind)) miss('context.zoneKind', x.context.zoneKind)
+}
+
 // ---------------------------------------------------------------- RFM segments (default rules, configurable)
 
 export interface SegmentRule { segment: string; maxRecencyDays?: number; minRecencyDays?: number; minFrequency?: number; maxFrequency?: number; minMonetary?: number }
@@ -124,6 +153,9 @@ names.push('member.demo.known')
 oneHot('member.demo.age', AGE_RANGES)
 names.push('member.demo.income', 'member.demo.income.known', 'member.demo.family', 'member.demo.children', 'member.demo.married', 'member.demo.rented')
 names.push('member.affinity.known', 'member.affinity')
+// the member's whole affinity profile: with the offer's category it lets a model learn cross-category pulls
+// (beer buyers take the crisps coupon), which the affinity to the offer's own category cannot express
+for (const c of CATEGORIES) names.push(`member.profile=${c}`)
 names.push('member.history.known', 'member.history.shown', 'member.history.redeemed', 'member.history.rate')
 // offer
 oneHot('offer.category', CATEGORIES)
@@ -131,6 +163,7 @@ names.push('offer.brand.known', 'offer.brand.established', 'offer.items')
 oneHot('offer.discount', DISCOUNT_KINDS)
 names.push('offer.discount.depth')
 oneHot('offer.type', CAMPAIGN_TYPES)
+names.push('offer.duration.known', 'offer.duration')
 names.push('offer.margin.known', 'offer.margin', 'offer.popularity.known', 'offer.popularity')
 // context
 oneHot('context.zone', ZONE_KINDS)
@@ -149,9 +182,9 @@ const at = (name: string): number => {
 }
 const I = {
   tier: at('member.tier=basic'), rfm: at('member.rfm.known'), segment: at('member.segment=high-value'), demo: at('member.demo.known'),
-  age: at('member.demo.age=18-25'), income: at('member.demo.income'), aff: at('member.affinity.known'), hist: at('member.history.known'),
+  age: at('member.demo.age=18-25'), income: at('member.demo.income'), aff: at('member.affinity.known'), profile: at(`member.profile=${CATEGORIES[0]}`), hist: at('member.history.known'),
   cat: at('offer.category=grocery'), brand: at('offer.brand.known'), disc: at('offer.discount=percent'), depth: at('offer.discount.depth'),
-  type: at('offer.type=dwell'), margin: at('offer.margin.known'), zone: at('context.zone=fridge'), dwell: at('context.dwell.known'), time: at('context.time.known'),
+  type: at('offer.type=dwell'), duration: at('offer.duration.known'), margin: at('offer.margin.known'), pop: at('offer.popularity.known'), zone: at('context.zone=fridge'), dwell: at('context.dwell.known'), time: at('context.time.known'),
 }
 
 function setOneHot(out: Float32Array, o: number, start: number, values: readonly string[], value: string | undefined): void {
@@ -201,6 +234,25 @@ function affinitySlugs(a: Record<string, number> | undefined, out: Map<string, n
   return out
 }
 
+/** The member's affinity profile (every category it has a figure for). */
+function encodeProfile(affinities: Map<string, number> | null, out: Float32Array, o: number): void {
+  if (!affinities) return
+  for (const [slug, v] of affinities) {
+    const k = CATEGORY_INDEX.get(slug)
+    if (k !== undefined) out[o + I.profile + k] = clamp01(v)
+  }
+}
+const CATEGORY_INDEX = new Map<string, number>(CATEGORIES.map((c, i) => [c, i]))
+
+/** The popularity feature's value for a redemption rate: log-odds of a smoothed rate, scaled to 0..1. */
+export function popularityFeature(rate: number): number {
+  // rare and common offers both stay distinguishable
+  const r = Math.min(0.999, Math.max(0.0001, rate))
+  return clamp01((Math.log(r / (1 - r)) + 9.2) / 16)
+}
+/** Where the popularity pair (known flag, value) sits in the vector: the trainer fills it per split. */
+export const POPULARITY_INDEX = I.pop
+
 /** The offer block and the member's affinity to the offer's category. */
 function encodeOffer(f: OfferFeatures, affinities: Map<string, number> | null, out: Float32Array, o: number): void {
   const cat = categorySlug(f.category)
@@ -217,12 +269,11 @@ function encodeOffer(f: OfferFeatures, affinities: Map<string, number> | null, o
     out[o + I.depth] = f.discount.kind === 'percent' ? clamp01(v / 100) : f.discount.kind === 'amount' ? clamp01(v / 20) : 0.5
   }
   setOneHot(out, o, I.type, CAMPAIGN_TYPES, f.campaignType)
+  if (f.durationDays !== undefined) { out[o + I.duration] = 1; out[o + I.duration + 1] = clamp01(Math.log1p(Math.max(0, f.durationDays)) / 6) }
   if (f.margin !== undefined) { out[o + I.margin] = 1; out[o + I.margin + 1] = clamp01(f.margin) }
   if (f.popularity !== undefined) {
-    out[o + I.margin + 2] = 1
-    // log-odds of a smoothed rate, scaled: rare and common offers both stay distinguishable
-    const r = Math.min(0.999, Math.max(0.0001, f.popularity))
-    out[o + I.margin + 3] = clamp01((Math.log(r / (1 - r)) + 9.2) / 16)
+    out[o + I.pop] = 1
+    out[o + I.pop + 1] = popularityFeature(f.popularity)
   }
 }
 
@@ -243,7 +294,9 @@ function encodeContext(c: ContextFeatures, out: Float32Array, o: number): void {
 export function buildFeatures(x: FeatureInput, out: Float32Array, o = 0, rules: readonly SegmentRule[] = DEFAULT_SEGMENT_RULES): void {
   out.fill(0, o, o + FEATURE_DIM)
   encodeMember(x.member, out, o, rules)
-  encodeOffer(x.offer, affinitySlugs(x.member.affinities), out, o)
+  const affinities = affinitySlugs(x.member.affinities)
+  encodeProfile(affinities, out, o)
+  encodeOffer(x.offer, affinities, out, o)
   encodeContext(x.context, out, o)
 }
 
@@ -261,6 +314,7 @@ export function buildFeatureBatch(member: MemberFeatures, offers: readonly Offer
   encodeMember(member, template, 0, rules)
   encodeContext(context, template, 0)
   const affinities = affinitySlugs(member.affinities, batchAffinities)
+  encodeProfile(affinities, template, 0)
   for (let i = 0; i < offers.length; i++) {
     const o = i * FEATURE_DIM
     out.set(template, o)

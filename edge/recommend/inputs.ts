@@ -36,7 +36,15 @@ export function offerFeaturesOf(c: Campaign, stats?: { popularity?: number | und
     margin: stats?.margin,
     popularity: stats?.popularity,
     brandEstablished: stats?.brandEstablished,
+    durationDays: campaignDays(c),
   }
+}
+
+/** A campaign's run in days, when it has both ends. */
+export function campaignDays(c: Pick<Campaign, 'from' | 'to'>): number | undefined {
+  if (c.from === undefined || c.to === undefined) return undefined
+  const d = (Date.parse(c.to) - Date.parse(c.from)) / 86_400_000
+  return Number.isFinite(d) && d >= 0 ? d : undefined
 }
 
 const fmts = new Map<string, Intl.DateTimeFormat>()

@@ -8,7 +8,7 @@
  * how many; the campaign's X/Y type becomes mailer-x/mailer-y. The member gets the demographics where the
  * customer has them (703 of 1,428) and a history: coupons shown and redeemed in campaigns that ended before
  * this campaign started, with affinities from the categories of those earlier redemptions. The shown time is
- * the campaign's start. There is no in-store context in this data.
+ * the campaign's start, the duration its start to end. There is no in-store context in this data.
  */
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -110,6 +110,7 @@ export function amexpertInteractions(dataDir: string): Interaction[] {
         brandEstablished: k?.established,
         items: k?.items,
         campaignType: c.type === 'X' ? 'mailer-x' : 'mailer-y',
+        durationDays: Math.round((c.end - c.start) / 86_400_000),
       },
       context: {},
       redeemed: r['redemption_status'] === '1' ? 1 : 0,

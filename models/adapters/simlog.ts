@@ -12,11 +12,13 @@ import { contextFeaturesOf, memberFeaturesOf, offerFeaturesOf } from '../../edge
 import type { OfferLogLine } from '../../devices/simulator/offer-log.js'
 import { writeInteractions, type Interaction } from '../interactions.js'
 
-export function* simlogInteractions(lines: Iterable<OfferLogLine>): Generator<Interaction> {
+/** Turns log lines into interactions one at a time, keeping each member's history (bounded by the members). */
+export function simlogAdapter(): (l: OfferLogLine) => Interaction {
   const history = new Map<string, { shown: number; redeemed: number }>()
-  for (const l of lines) {
+  return (l) => {
     const h = history.get(l.member.memberId)
-    yield {
+    history.set(l.member.memberId, { shown: (h?.shown ?? 0) + 1, redeemed: (h?.redeemed ?? 0) + (l.redeemed ? 1 : 0) })
+    return {
       ts: new Date(l.ts).toISOString(),
       memberId: l.member.memberId,
       campaignId: l.campaign.id,
@@ -26,8 +28,42 @@ export function* simlogInteractions(lines: Iterable<OfferLogLine>): Generator<In
       context: contextFeaturesOf({ zoneKind: l.zoneKind, dwellSeconds: l.dwellSeconds, ts: l.ts, timeZone: l.timeZone }),
       redeemed: l.redeemed ? 1 : 0,
     }
-    history.set(l.member.memberId, { shown: (h?.shown ?? 0) + 1, redeemed: (h?.redeemed ?? 0) + (l.redeemed ? 1 : 0) })
   }
+}
+
+export function* simlogInteractions(lines: Iterable<OfferLogLine>): Generator<Interaction> {
+  const next = simlogAdapter()
+  for (const l of lines) yield next(l)
+}
+
+/**
+ * The log's lines one at a time (files of millions of lines never sit in memory). History needs each
+ * member's offers in time order, which the simulator writes; a line that goes back in time for its member is
+ * an error naming it.
+ */
+export async function* readOfferLog(file: string): AsyncGenerator<OfferLogLine> {
+  const last = new Map<string, number>()
+  let line = 0
+  for await (const text of createInterface({ input: createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity })) {
+    line++
+    if (!text.trim()) continue
+    let l: OfferLogLine
+    try {
+      l = JSON.parse(text) as OfferLogLine
+    } catch (err) {
+      throw new Error(`${file}:${line}: not JSON (${(err as Error).message})`)
+    }
+    const id = l.member?.memberId
+    if (typeof id !== 'string' || typeof l.ts !== 'number' || !l.campaign) throw new Error(`${file}:${line}: needs ts, member.memberId and campaign`)
+    if ((last.get(id) ?? -Infinity) > l.ts) throw new Error(`${file}:${line}: member ${id} goes back in time; sort the log by ts first`)
+    last.set(id, l.ts)
+    yield l
+  }
+}
+
+async function* interactionsOf(lines: AsyncIterable<OfferLogLine>): AsyncGenerator<Interaction> {
+  const next = simlogAdapter()
+  for await (const l of lines) yield next(l)
 }
 
 async function main(): Promise<void> {
@@ -36,11 +72,13 @@ async function main(): Promise<void> {
   const input = get('in')
   const out = get('out')
   if (!input || !out) { console.error('usage: npm run adapt:simlog -- --in <offer-log.jsonl> --out <interactions.jsonl>'); process.exitCode = 2; return }
-  const lines: OfferLogLine[] = []
-  for await (const text of createInterface({ input: createReadStream(input, 'utf8'), crlfDelay: Infinity })) if (text.trim()) lines.push(JSON.parse(text) as OfferLogLine)
-  lines.sort((a, b) => a.ts - b.ts)
-  const n = await writeInteractions(out, simlogInteractions(lines))
-  console.log(`${n} interactions written to ${out}`)
+  try {
+    const n = await writeInteractions(out, interactionsOf(readOfferLog(input)))
+    console.log(`${n} interactions written to ${out}`)
+  } catch (err) {
+    console.error(`adapt:simlog failed: ${(err as Error).message}`)
+    process.exitCode = 1
+  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]).endsWith('simlog.ts')) void main()

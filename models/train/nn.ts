@@ -45,14 +45,36 @@ export function init(spec: ModelSpec, seed = 1): Params {
   return p
 }
 
-/** A row as its nonzero entries (inputs are mostly one-hot). */
-export interface SparseRow { idx: Int32Array; val: Float64Array }
+/** A row as its nonzero entries (inputs are mostly one-hot): the first `n` of idx/val. */
+export interface SparseRow { idx: Int32Array; val: Float64Array; n: number }
 
 export function sparse(x: Float32Array | Float64Array): SparseRow {
   const idx: number[] = []
   const val: number[] = []
   for (let i = 0; i < x.length; i++) if (x[i] !== 0) { idx.push(i); val.push(x[i]!) }
-  return { idx: Int32Array.from(idx), val: Float64Array.from(val) }
+  return { idx: Int32Array.from(idx), val: Float64Array.from(val), n: idx.length }
+}
+
+/** A reusable row buffer for `dim` features. */
+export function scratchRow(dim: number): SparseRow {
+  return { idx: new Int32Array(dim), val: new Float64Array(dim), n: 0 }
+}
+
+/**
+ * Labelled rows, read one at a time into a caller's buffer: the trainer's columnar views (dataset.ts) and
+ * plain arrays (tests) both serve the training loops.
+ */
+export interface Rows {
+  readonly n: number
+  label(i: number): number
+  /** how many shown offers the row stands for (sampled negatives weigh more) */
+  weight(i: number): number
+  /** the row's features; may return `into` filled, or a row of its own */
+  row(i: number, into: SparseRow): SparseRow
+}
+
+export function arrayRows(xs: readonly SparseRow[], ys: ArrayLike<number>, ws?: ArrayLike<number>): Rows {
+  return { n: xs.length, label: (i) => ys[i]!, weight: (i) => (ws ? ws[i]! : 1), row: (i) => xs[i]! }
 }
 
 const sigmoid = (z: number): number => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)))
@@ -72,17 +94,18 @@ export class Work {
 /** The logit of one row (fills the scratch buffers the gradient needs). */
 export function logit(p: Params, x: SparseRow, wk: Work): number {
   const { idx, val } = x
+  const nnz = x.n
   const D = p.spec.dim
   switch (p.spec.kind) {
     case 'lr': {
       let z = p.b[0]!
-      for (let n = 0; n < idx.length; n++) z += p.w[idx[n]!]! * val[n]!
+      for (let n = 0; n < nnz; n++) z += p.w[idx[n]!]! * val[n]!
       return z
     }
     case 'mlp': {
       const H = p.b1.length
       for (let j = 0; j < H; j++) wk.a[j] = p.b1[j]!
-      for (let n = 0; n < idx.length; n++) {
+      for (let n = 0; n < nnz; n++) {
         const base = idx[n]! * H
         const v = val[n]!
         for (let j = 0; j < H; j++) wk.a[j] = wk.a[j]! + p.W1[base + j]! * v
@@ -100,7 +123,7 @@ export function logit(p: Params, x: SparseRow, wk: Work): number {
       let z = p.b[0]!
       let sq = 0
       for (let f = 0; f < K; f++) wk.s[f] = 0
-      for (let n = 0; n < idx.length; n++) {
+      for (let n = 0; n < nnz; n++) {
         const i = idx[n]!
         const v = val[n]!
         z += p.w[i]! * v
@@ -124,11 +147,12 @@ export function predict(p: Params, x: SparseRow, wk: Work): number {
 /** Add dLoss/dParams of one row (logistic loss, times `scale`) into g. Call right after logit() for that row. */
 export function accumulate(p: Params, x: SparseRow, wk: Work, dz: number, g: Params, scale: number): void {
   const { idx, val } = x
+  const nnz = x.n
   const d = dz * scale
   g.b[0] = g.b[0]! + d
   switch (p.spec.kind) {
     case 'lr':
-      for (let n = 0; n < idx.length; n++) g.w[idx[n]!] = g.w[idx[n]!]! + d * val[n]!
+      for (let n = 0; n < nnz; n++) g.w[idx[n]!] = g.w[idx[n]!]! + d * val[n]!
       return
     case 'mlp': {
       const H = p.b1.length
@@ -137,13 +161,13 @@ export function accumulate(p: Params, x: SparseRow, wk: Work, dz: number, g: Par
         const dh = wk.a[j]! > 0 ? d * p.w[j]! : 0
         if (dh === 0) continue
         g.b1[j] = g.b1[j]! + dh
-        for (let n = 0; n < idx.length; n++) g.W1[idx[n]! * H + j] = g.W1[idx[n]! * H + j]! + dh * val[n]!
+        for (let n = 0; n < nnz; n++) g.W1[idx[n]! * H + j] = g.W1[idx[n]! * H + j]! + dh * val[n]!
       }
       return
     }
     case 'fm': {
       const K = p.V.length / p.spec.dim
-      for (let n = 0; n < idx.length; n++) {
+      for (let n = 0; n < nnz; n++) {
         const i = idx[n]!
         const v = val[n]!
         g.w[i] = g.w[i]! + d * v
@@ -174,25 +198,37 @@ export interface TrainOptions {
   onEpoch?: (epoch: number, trainLoss: number, validLoss: number) => void
 }
 
-export function logLoss(p: Params, rows: readonly SparseRow[], ys: ArrayLike<number>): number {
+/** Weighted mean log loss of the model over rows. */
+export function logLoss(p: Params, rows: Rows): number {
   const wk = new Work(p.spec)
+  const buf = scratchRow(p.spec.dim + 2)
   let s = 0
-  for (let i = 0; i < rows.length; i++) {
-    const q = Math.min(1 - 1e-12, Math.max(1e-12, predict(p, rows[i]!, wk)))
-    s -= ys[i]! ? Math.log(q) : Math.log(1 - q)
+  let wsum = 0
+  for (let i = 0; i < rows.n; i++) {
+    const q = Math.min(1 - 1e-12, Math.max(1e-12, predict(p, rows.row(i, buf), wk)))
+    const w = rows.weight(i)
+    s -= w * (rows.label(i) ? Math.log(q) : Math.log(1 - q))
+    wsum += w
   }
-  return s / Math.max(1, rows.length)
+  return s / Math.max(1e-12, wsum)
 }
 
-/** Minibatch Adam with L2 and early stopping on the validation log loss; returns the best parameters. */
-export function train(spec: ModelSpec, x: readonly SparseRow[], y: ArrayLike<number>, vx: readonly SparseRow[], vy: ArrayLike<number>, o: TrainOptions): { params: Params; epochs: number; validLoss: number } {
+/**
+ * Minibatch Adam with L2 and early stopping on the validation log loss; returns the best parameters.
+ * The loss is weighted: a row counts by its weight (a sampled negative standing for 20 counts 20 times).
+ */
+export function train(spec: ModelSpec, fit: Rows, valid: Rows, o: TrainOptions): { params: Params; epochs: number; validLoss: number } {
   const rng = new Rng(o.seed)
   let p = init(spec, o.seed)
   const g = zerosLike(p)
   const m1 = zerosLike(p)
   const m2 = zerosLike(p)
   const wk = new Work(spec)
-  const order = Int32Array.from({ length: x.length }, (_, i) => i)
+  const buf = scratchRow(spec.dim + 2)
+  const order = Int32Array.from({ length: fit.n }, (_, i) => i)
+  let wTotal = 0
+  for (let i = 0; i < fit.n; i++) wTotal += fit.weight(i)
+  const wMean = wTotal / Math.max(1, fit.n)
   const beta1 = 0.9, beta2 = 0.999, eps = 1e-8
   let t = 0
   let best = copyParams(p)
@@ -204,13 +240,17 @@ export function train(spec: ModelSpec, x: readonly SparseRow[], y: ArrayLike<num
     for (let start = 0; start < order.length; start += o.batch) {
       const end = Math.min(order.length, start + o.batch)
       for (const k of KEYS) g[k].fill(0)
+      // each row's gradient weighs w / (batch size * mean weight): the expected step matches an unweighted run
+      const norm = 1 / ((end - start) * wMean)
       for (let r = start; r < end; r++) {
-        const row = x[order[r]!]!
+        const i = order[r]!
+        const row = fit.row(i, buf)
         const z = logit(p, row, wk)
         const q = sigmoid(z)
-        const yy = y[order[r]!]!
-        lossSum -= yy ? Math.log(Math.max(q, 1e-12)) : Math.log(Math.max(1 - q, 1e-12))
-        accumulate(p, row, wk, q - yy, g, 1 / (end - start))
+        const yy = fit.label(i)
+        const w = fit.weight(i)
+        lossSum -= w * (yy ? Math.log(Math.max(q, 1e-12)) : Math.log(Math.max(1 - q, 1e-12)))
+        accumulate(p, row, wk, q - yy, g, w * norm)
       }
       t++
       const c1 = 1 - beta1 ** t, c2 = 1 - beta2 ** t
@@ -225,8 +265,8 @@ export function train(spec: ModelSpec, x: readonly SparseRow[], y: ArrayLike<num
         }
       }
     }
-    const vl = logLoss(p, vx, vy)
-    o.onEpoch?.(epoch, lossSum / x.length, vl)
+    const vl = logLoss(p, valid)
+    o.onEpoch?.(epoch, lossSum / Math.max(1e-12, wTotal), vl)
     if (vl < bestLoss - 1e-6) { bestLoss = vl; best = copyParams(p); bestEpoch = epoch } else if (epoch - bestEpoch >= o.patience) break
   }
   p = best

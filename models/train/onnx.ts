@@ -4,6 +4,7 @@
  */
 import onnxProto from 'onnx-proto'
 import type { Params } from './nn.js'
+import type { GbdtModel } from './gbdt.js'
 
 const { onnx } = onnxProto
 const FLOAT = onnx.TensorProto.DataType.FLOAT
@@ -69,4 +70,58 @@ export function toOnnx(p: Params, meta: Record<string, string>): Uint8Array {
 export function onnxMetadata(bytes: Uint8Array): Record<string, string> {
   const m = onnx.ModelProto.decode(bytes)
   return Object.fromEntries((m.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']))
+}
+
+const AT = onnx.AttributeProto.AttributeType
+const attrInts = (name: string, v: ArrayLike<number>) => onnx.AttributeProto.create({ name, type: AT.INTS, ints: Array.from(v) })
+const attrFloats = (name: string, v: ArrayLike<number>) => onnx.AttributeProto.create({ name, type: AT.FLOATS, floats: Array.from(v, (x) => Math.fround(x)) })
+const attrStrings = (name: string, v: string[]) => onnx.AttributeProto.create({ name, type: AT.STRINGS, strings: v.map((x) => new TextEncoder().encode(x)) })
+const attrString = (name: string, v: string) => onnx.AttributeProto.create({ name, type: AT.STRING, s: new TextEncoder().encode(v) })
+const attrInt = (name: string, v: number) => onnx.AttributeProto.create({ name, type: AT.INT, i: v })
+
+/**
+ * Boosted trees as ai.onnx.ml TreeEnsembleRegressor (the sum of the trees' leaves plus the base logit),
+ * then Sigmoid: the same input and output as the other models. Branches are `x <= threshold` (BRANCH_LEQ)
+ * with float32 thresholds that are data values, as the trainer compares them.
+ */
+export function gbdtToOnnx(m: GbdtModel, meta: Record<string, string>): Uint8Array {
+  const D = m.spec.dim
+  const treeIds: number[] = [], nodeIds: number[] = [], featureIds: number[] = [], values: number[] = [], modes: string[] = [], trueIds: number[] = [], falseIds: number[] = []
+  const tTree: number[] = [], tNode: number[] = [], tIds: number[] = [], tWeights: number[] = []
+  m.trees.forEach((t, ti) => {
+    for (let n = 0; n < t.feature.length; n++) {
+      treeIds.push(ti); nodeIds.push(n)
+      const leaf = t.feature[n]! < 0
+      featureIds.push(leaf ? 0 : t.feature[n]!)
+      values.push(leaf ? 0 : t.threshold[n]!)
+      modes.push(leaf ? 'LEAF' : 'BRANCH_LEQ')
+      trueIds.push(leaf ? 0 : t.left[n]!)
+      falseIds.push(leaf ? 0 : t.right[n]!)
+      if (leaf) { tTree.push(ti); tNode.push(n); tIds.push(0); tWeights.push(t.value[n]!) }
+    }
+  })
+  if (m.trees.length === 0) {
+    // no tree helped: one leaf of 0, the model is the base rate
+    treeIds.push(0); nodeIds.push(0); featureIds.push(0); values.push(0); modes.push('LEAF'); trueIds.push(0); falseIds.push(0)
+    tTree.push(0); tNode.push(0); tIds.push(0); tWeights.push(0)
+  }
+  const ensemble = node('TreeEnsembleRegressor', ['features'], ['logit'], [
+    attrInt('n_targets', 1),
+    attrInts('nodes_treeids', treeIds), attrInts('nodes_nodeids', nodeIds), attrInts('nodes_featureids', featureIds),
+    attrFloats('nodes_values', values), attrStrings('nodes_modes', modes),
+    attrInts('nodes_truenodeids', trueIds), attrInts('nodes_falsenodeids', falseIds),
+    attrInts('nodes_missing_value_tracks_true', treeIds.map(() => 0)),
+    attrInts('target_treeids', tTree), attrInts('target_nodeids', tNode), attrInts('target_ids', tIds), attrFloats('target_weights', tWeights),
+    attrFloats('base_values', [m.base]), attrString('aggregate_function', 'SUM'), attrString('post_transform', 'NONE'),
+  ])
+  ensemble.domain = 'ai.onnx.ml'
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'aisle-edge',
+    producerVersion: meta['version'] ?? '',
+    opsetImport: [{ domain: '', version: 13 }, { domain: 'ai.onnx.ml', version: 3 }],
+    metadataProps: Object.entries(meta).map(([key, value]) => ({ key, value })),
+    graph: onnx.GraphProto.create({ name: 'recommender-gbdt', input: [io('features', ['N', D])], output: [io('score', ['N', 1])], node: [ensemble, node('Sigmoid', ['logit'], ['score'])] }),
+  })
+  return onnx.ModelProto.encode(model).finish()
 }

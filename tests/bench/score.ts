@@ -1,5 +1,5 @@
 /**
- * npm run bench:score
+ * npm run bench:score [-- --dir=<model folder> --model=<name> --iter=3000]
  *
  * One offer decision's scoring: features for every candidate built and scored in one batched run of the
  * shipped model, for 1, 16, 64 and 256 candidates. Side by side: a bare session.run on the same prebuilt
@@ -20,12 +20,13 @@ import { SESSION_OPTIONS } from '../../edge/recommend/scorer.js'
 import { percentile, table } from './lib.js'
 
 const ITER = Number(process.argv.find((a) => a.startsWith('--iter='))?.split('=')[1] ?? 3000)
-const dir = join(packageRoot(), 'models')
+const arg = (k: string) => process.argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1]
+const dir = arg('dir') ?? join(packageRoot(), 'models')
 const registry = new ModelRegistry([dir], createLogger({ level: 'silent' }))
-const r = await registry.activate()
+const r = await registry.activate(arg('model'))
 if (!r.ok) throw new Error(r.error)
 const ranker = new Ranker(registry)
-const bytes = readFileSync(join(dir, 'default.onnx'))
+const bytes = readFileSync(join(dir, registry.active!.entry.file))
 const bare = await ort.InferenceSession.create(bytes, SESSION_OPTIONS)
 const defaults = await ort.InferenceSession.create(bytes)
 

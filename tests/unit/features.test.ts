@@ -1,12 +1,12 @@
 /** The feature definition, and proof that trainer and gateway build identical vectors. */
 import t from 'tap'
 import type { Campaign, Member } from '../../edge/contract/resources.js'
-import { buildFeatures, categorySlug, FEATURE_DIM, FEATURE_NAMES, FEATURE_VERSION, featureVector, rfmSegment } from '../../edge/recommend/features.js'
-import { contextFeaturesOf, localTime, memberFeaturesOf, offerFeaturesOf } from '../../edge/recommend/inputs.js'
+import { buildFeatures, categorySlug, FEATURE_DIM, FEATURE_NAMES, FEATURE_VERSION, featureVector, rfmSegment, vocabularyMisses } from '../../edge/recommend/features.js'
+import { campaignDays, contextFeaturesOf, localTime, memberFeaturesOf, offerFeaturesOf } from '../../edge/recommend/inputs.js'
 import { Ranker } from '../../edge/recommend/ranker.js'
 import type { ModelRegistry } from '../../edge/recommend/registry.js'
 import { simlogInteractions } from '../../models/adapters/simlog.js'
-import { matrix } from '../../models/train/pipeline.js'
+import { Dataset } from '../../models/train/dataset.js'
 
 const at = (name: string) => FEATURE_NAMES.indexOf(name)
 
@@ -33,6 +33,24 @@ t.test('the vector', async (t) => {
   for (const x of v) t.ok(Number.isFinite(x) && x >= -1 && x <= 1)
 })
 
+t.test('duration and the affinity profile', async (t) => {
+  const v = featureVector({ member: { affinities: { dairy: 0.9, 'Bakery': 0.3, beer: 0.5 } }, offer: { category: 'bakery', durationDays: 30 }, context: {} })
+  t.equal(v[at('member.profile=dairy-juices-snacks')], Math.fround(0.9))
+  t.equal(v[at('member.profile=bakery')], Math.fround(0.3))
+  t.equal(v[at('member.profile=miscellaneous')], Math.fround(0.5), 'an unknown category name counts as miscellaneous')
+  t.equal(v[at('member.affinity')], Math.fround(0.3), 'the affinity to the offer\'s own category')
+  t.equal(v[at('offer.duration.known')], 1)
+  t.equal(v[at('offer.duration')], Math.fround(Math.log1p(30) / 6))
+  t.equal(campaignDays({ from: '2026-11-01T00:00:00Z', to: '2026-11-15T12:00:00Z' }), 14.5)
+  t.equal(campaignDays({ from: '2026-11-01T00:00:00Z' }), undefined)
+  const misses: string[] = []
+  vocabularyMisses({ member: { tier: 'Diamond', demographics: { ageRange: '25-34' }, affinities: { dairy: 1, beer: 1 } }, offer: { category: 'Dairy, Juices & Snacks', campaignType: 'TypeA', discount: { kind: 'coupon' as 'bogo' } }, context: { zoneKind: 'freezer' } }, (f, v) => misses.push(`${f}=${v}`))
+  t.same(misses, ['member.tier=Diamond', 'member.demographics.ageRange=25-34', 'member.affinities=beer', 'offer.discount.kind=coupon', 'offer.campaignType=TypeA', 'context.zoneKind=freezer'])
+  const none: string[] = []
+  vocabularyMisses({ member: { tier: 'GOLD', affinities: { drinks: 1 } }, offer: { category: 'Restauarant', campaignType: 'mailer-y' }, context: { zoneKind: 'fridge' } }, (f) => none.push(f))
+  t.same(none, [], 'case of the tier, aliases and AMExpert spellings are known')
+})
+
 t.test('vocabularies and segments', async (t) => {
   t.equal(categorySlug('Dairy, Juices & Snacks'), 'dairy-juices-snacks')
   t.equal(categorySlug('Restauarant'), 'restaurant', "AMExpert's spelling")
@@ -56,7 +74,7 @@ t.test('trainer and gateway build identical vectors for the same inputs', async 
   // trainer: the simulator's log line -> the adapter -> the trainer's matrix
   const lines = campaigns.map((campaign) => ({ ts, member, campaign, zoneKind: 'fridge', dwellSeconds: 12, timeZone: 'Europe/Berlin', redeemed: false }))
   const interactions = [...simlogInteractions(lines)].map((r) => ({ ...r, member: { ...r.member, history: { shown: 3, redeemed: 1 } } }))
-  const trained = matrix(interactions).dense
+  const trained = Dataset.fromInteractions(interactions).all().dense()
   // gateway: the ranker's features for the same member, campaigns and moment, captured at the model's input
   let captured: Float32Array | null = null
   const registry = { active: { version: 'x', scorer: { score: async (f: Float32Array, n: number) => { captured = f.slice(); return new Float32Array(n) } } } } as unknown as ModelRegistry
