@@ -231,6 +231,7 @@ export class AssistDispatcher {
 
   /** bands not tracked because the table was full of live ones (a flood of made-up band ids) */
   bandsRefused = 0
+  private noRoomUntil = -Infinity
 
   /**
    * Room for one more band: bands are keyed by ids from outside, so the table is bounded (`maxBands`); when it
@@ -239,13 +240,13 @@ export class AssistDispatcher {
   private roomForBand(now: number): boolean {
     const max = this.policy.maxBands ?? 1000
     if (this.bands.size < max) return true
-    let victim: BandState | null = null
-    for (const b of this.bands.values()) {
-      if (b.busyWith !== null || this.hasPendingOffer(b.band) || this.alive(b, now)) continue
-      if (!victim || b.heartbeatAt < victim.heartbeatAt) victim = b
-    }
-    if (!victim) { this.bandsRefused++; return false }
-    this.bands.delete(victim.band)
+    // every band was live a moment ago: do not scan again for every new id in a flood
+    if (now < this.noRoomUntil) { this.bandsRefused++; return false }
+    // amortised: one scan frees a tenth of the table (the bands silent longest), not one slot per new id
+    const idle = [...this.bands.values()].filter((b) => b.busyWith === null && !this.alive(b, now) && !this.hasPendingOffer(b.band))
+    if (idle.length === 0) { this.bandsRefused++; this.noRoomUntil = now + 1000; return false }
+    idle.sort((a, b) => a.heartbeatAt - b.heartbeatAt)
+    for (const b of idle.slice(0, Math.max(1, Math.ceil(max / 10)))) this.bands.delete(b.band)
     return true
   }
 

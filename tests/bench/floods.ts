@@ -63,11 +63,14 @@ async function client(g: Gw, opts: mqtt.IClientOptions = {}): Promise<MqttClient
   return mqtt.connectAsync(g.mqtt, { reconnectPeriod: 0, ...opts })
 }
 
-async function blast(c: MqttClient, n: number, msg: (i: number) => [string, string | Buffer], qos: 0 | 1 = 1, opts: { retain?: boolean } = {}): Promise<number> {
+async function blast(c: MqttClient, n: number, msg: (i: number) => [string, string | Buffer], qos: 0 | 1 = 1, opts: { retain?: boolean; batch?: number } = {}): Promise<number> {
   let sent = 0
-  for (let i = 0; i < n; i += 500) {
-    await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => { const [t, p] = msg(i + j); return c.publishAsync(t, p, { qos, retain: opts.retain ?? false }).then(() => { sent++ }, () => {}) }))
-    if (!c.connected) break
+  // a broker that drops the connection leaves publishes unanswered: the flood ends there
+  const closed = new Promise<void>((resolve) => c.once('close', () => resolve()))
+  const batch = opts.batch ?? 500
+  for (let i = 0; i < n && c.connected; i += batch) {
+    const round = Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, j) => { const [t, p] = msg(i + j); return c.publishAsync(t, p, { qos, retain: opts.retain ?? false }).then(() => { sent++ }, () => {}) }))
+    await Promise.race([round, closed])
   }
   return sent
 }
@@ -112,7 +115,7 @@ const floods: Record<string, (g: Gw) => Promise<Omit<Row, 'flood' | 'rss' | 'lag
   },
   '20 retained messages of 8 MB': async (g) => {
     const c = await client(g)
-    const n = await blast(c, 20, (i) => [`${g.prefix}/status/dev-${i}`, Buffer.alloc(8 * 1024 * 1024, 0x61)], 1, { retain: true })
+    const n = await blast(c, 20, (i) => [`${g.prefix}/status/dev-${i}`, Buffer.alloc(8 * 1024 * 1024, 0x61)], 1, { retain: true, batch: 1 })
     await c.endAsync(true).catch(() => {})
     return { note: `${n} accepted by the broker` }
   },
