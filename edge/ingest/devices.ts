@@ -112,7 +112,8 @@ export class DeviceRegistry {
     const k = this.key(kind, id)
     let d = this.devices.get(k)
     if (!d) {
-      if (this.devices.size >= this.max && !this.evict(now)) { this.untracked++; return undefined }
+      // the store's own devices are always admitted (their number is bounded by registration and the layout)
+      if (this.devices.size >= this.max && !this.evict(now) && !this.keep(id)) { this.untracked++; return undefined }
       d = { id, kind, firstSeen: now, lastSeen: now, messages: 0, badMessages: 0, lastBadReason: null, lastBadAt: null, battery: null, online: null, statusAt: null, recentBad: [], reported: null, windowStart: now, windowMessages: 0, rate: 0, dirty: true }
       this.index(d)
     }
@@ -124,8 +125,15 @@ export class DeviceRegistry {
    * made up go first; a registered or placed device is never dropped). Amortised: one scan frees many slots.
    */
   private evict(now: number): boolean {
-    const candidates = [...this.devices.values()].filter((d) => !this.keep(d.id) && now - d.lastSeen > EVICT_AFTER_MS)
-    if (candidates.length === 0) return false
+    // nothing could be dropped a moment ago: a flood of new ids does not rescan the whole table for each one
+    if (now < this.noRoomUntil) return false
+    const candidates = [...this.devices.values()].filter((d) => now - d.lastSeen > EVICT_AFTER_MS && !this.keep(d.id))
+    if (candidates.length === 0) {
+      let oldest = Infinity
+      for (const d of this.devices.values()) if (d.lastSeen < oldest) oldest = d.lastSeen
+      this.noRoomUntil = Math.max(now + 1000, oldest + EVICT_AFTER_MS)
+      return false
+    }
     candidates.sort((a, b) => a.lastSeen - b.lastSeen)
     for (const d of candidates.slice(0, Math.max(1, Math.ceil(this.max / 10)))) {
       this.devices.delete(this.key(d.kind, d.id))
@@ -142,6 +150,7 @@ export class DeviceRegistry {
 
   /** devices forgotten to make room */
   evicted = 0
+  private noRoomUntil = -Infinity
 
   private index(d: DeviceRecord): void {
     const list = this.byId.get(d.id)

@@ -1,5 +1,5 @@
 /**
- * npm run bench:floods [-- --dist <path to dist/edge/main.js>]
+ * npm run bench:floods [-- --dist <a dist/ folder, e.g. of an older build>] [--only <flood>]
  *
  * The store-Wi-Fi floods of issue 11, each against a fresh gateway process (built dist/, on loopback), measured
  * from outside: the gateway's RSS growth (VmRSS from /proc, after the flood settles), its longest event-loop
@@ -9,16 +9,18 @@
  * the refused CONNECT.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import mqtt, { type MqttClient } from 'mqtt'
-import { freePort, sleep, waitFor } from '../helpers/net.js'
+import { freePort, sleep } from '../helpers/net.js'
 import { distMain } from '../helpers/process.js'
 
 const arg = (name: string) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : undefined }
-const main = arg('dist') ?? distMain()
+/** the dist/ folder of the build to measure */
+const dist = arg('dist') ?? join(distMain(), '..', '..')
 const only = arg('only')
 
 interface Gw { proc: ChildProcess; http: string; mqtt: string; dir: string; prefix: string }
@@ -33,27 +35,29 @@ async function start(): Promise<Gw> {
     layout: { zones: [{ id: 'fridge-dairy', dwellSeconds: 10 }, { id: 'bakery' }], anchors: [{ id: 'scn-dairy', kind: 'scanner', zone: 'fridge-dairy' }, { id: 'scn-bakery', kind: 'scanner', zone: 'bakery' }] },
     log: { level: 'warn' },
   }))
-  const proc = spawn(process.execPath, [main], { env: { ...process.env, AISLE_CONFIG: cfg, AISLE_DATA_DIR: dir, AISLE_HTTP_PORT: String(http), AISLE_MQTT_PORT: String(mq), AISLE_HTTP_HOST: '127.0.0.1', AISLE_MQTT_HOST: '127.0.0.1', AISLE_SIMULATOR: 'off', AISLE_MQTT_ANONYMOUS: 'on', AISLE_ADMIN_TOKEN: 'flood-admin-token' }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = join(dirname(fileURLToPath(import.meta.url)), 'flood-child.mjs')
+  const prof = process.env['FLOOD_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['FLOOD_PROF']}`] : []
+  const proc = spawn(process.execPath, ['--expose-gc', ...prof, child, dist], { env: { ...process.env, AISLE_CONFIG: cfg, AISLE_DATA_DIR: dir, AISLE_HTTP_PORT: String(http), AISLE_MQTT_PORT: String(mq), AISLE_HTTP_HOST: '127.0.0.1', AISLE_MQTT_HOST: '127.0.0.1', AISLE_SIMULATOR: 'off', AISLE_MQTT_ANONYMOUS: 'on', AISLE_ADMIN_TOKEN: 'flood-admin-token' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   const url = `http://127.0.0.1:${http}`
-  await waitFor(async () => { try { return (await fetch(`${url}/healthz`)).ok } catch { return false } }, { timeoutMs: 30_000, what: 'gateway up' })
+  await new Promise((resolve) => proc.once('message', resolve))
   return { proc, http: url, mqtt: `mqtt://127.0.0.1:${mq}`, dir, prefix: 'aisle/flood' }
 }
 
 async function stop(g: Gw): Promise<void> {
-  g.proc.kill('SIGKILL')
+  g.proc.send!('stop')
+  setTimeout(() => g.proc.kill('SIGKILL'), 10_000).unref()
   await new Promise((r) => g.proc.once('exit', r))
   rmSync(g.dir, { recursive: true, force: true })
 }
 
-const rssMB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
-const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
-async function lagMaxMs(g: Gw): Promise<number> {
-  try {
-    const text = await (await fetch(`${g.http}/metrics`, { signal: AbortSignal.timeout(120_000) })).text()
-    const m = /^aisle_process_nodejs_eventloop_lag_max_seconds (\S+)/m.exec(text)
-    return m ? Number(m[1]) * 1000 : NaN
-  } catch { return NaN }
+/** the gateway's heap after a full GC, its RSS, and its longest event-loop stall since the last call */
+function measure(g: Gw): Promise<{ heapMB: number; rssMB: number; lagMs: number }> {
+  return new Promise((resolve) => {
+    g.proc.once('message', (m) => resolve(m as { heapMB: number; rssMB: number; lagMs: number }))
+    g.proc.send!('measure')
+  })
 }
+const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
 async function healthMs(g: Gw): Promise<number> {
   const t0 = performance.now()
   try { await fetch(`${g.http}/healthz`, { signal: AbortSignal.timeout(10_000) }); return performance.now() - t0 } catch { return Infinity }
@@ -75,9 +79,9 @@ async function blast(c: MqttClient, n: number, msg: (i: number) => [string, stri
   return sent
 }
 
-interface Row { flood: string; rss: number; lag: number; fd?: number; health?: number; note: string }
+interface Row { flood: string; rss: number; heap: number; lag: number; fd?: number; health?: number; note: string }
 
-const floods: Record<string, (g: Gw) => Promise<Omit<Row, 'flood' | 'rss' | 'lag'>>> = {
+const floods: Record<string, (g: Gw) => Promise<Omit<Row, 'flood' | 'rss' | 'heap' | 'lag'>>> = {
   'dwell reports of 200k made-up subjects, no exit': async (g) => {
     const c = await client(g)
     const n = await blast(c, 200_000, (i) => [`${g.prefix}/dwell/tof-x`, JSON.stringify({ zone: 'fridge-dairy', subject: `watch:${i}`, state: 'dwell', seconds: 12 })])
@@ -127,7 +131,7 @@ const floods: Record<string, (g: Gw) => Promise<Omit<Row, 'flood' | 'rss' | 'lag
     const pub = await client(g)
     await blast(pub, 100_000, (i) => [`${g.prefix}/status/dev-${i % 10}`, JSON.stringify({ online: true, n: i })])
     await pub.endAsync()
-    await lagMaxMs(g) // reset the window: only the reconnect counts
+    await measure(g) // reset the window: only the reconnect counts
     const again = await client(g, { clientId: 'flood-persistent', clean: false })
     await sleep(3000)
     await again.endAsync(true)
@@ -141,19 +145,18 @@ for (const [name, run] of Object.entries(floods)) {
   const g = await start()
   try {
     await sleep(1000)
-    const before = rssMB(g.proc.pid!)
-    await lagMaxMs(g)
+    const before = await measure(g)
     const extra = await run(g)
     await sleep(1500)
-    const lag = await lagMaxMs(g)
-    rows.push({ flood: name, rss: rssMB(g.proc.pid!) - before, lag, ...extra })
+    const after = await measure(g)
+    rows.push({ flood: name, rss: after.rssMB - before.rssMB, heap: after.heapMB - before.heapMB, lag: after.lagMs, ...extra })
   } catch (err) {
-    rows.push({ flood: name, rss: NaN, lag: NaN, note: `failed: ${(err as Error).message}` })
+    rows.push({ flood: name, rss: NaN, heap: NaN, lag: NaN, note: `failed: ${(err as Error).message}` })
   } finally {
     await stop(g)
   }
   const r = rows[rows.length - 1]!
-  process.stdout.write(`${r.flood}: RSS +${r.rss.toFixed(0)} MB, event loop max ${r.lag.toFixed(0)} ms${r.fd !== undefined ? `, ${r.fd} fds, /healthz ${r.health === Infinity ? 'no answer' : `${r.health!.toFixed(0)} ms`}` : ''}; ${r.note}\n`)
+  process.stdout.write(`${r.flood}: RSS +${r.rss.toFixed(0)} MB, heap +${r.heap.toFixed(0)} MB, event loop max ${r.lag.toFixed(0)} ms${r.fd !== undefined ? `, ${r.fd} fds, /healthz ${r.health === Infinity ? 'no answer' : `${r.health!.toFixed(0)} ms`}` : ''}; ${r.note}\n`)
 }
-console.log(`\n| flood (${main}) | RSS growth | event loop max | note |\n|---|---|---|---|`)
-for (const r of rows) console.log(`| ${r.flood} | +${r.rss.toFixed(0)} MB | ${r.lag.toFixed(0)} ms | ${r.fd !== undefined ? `${r.fd} fds, /healthz ${r.health === Infinity ? 'no answer' : `${r.health!.toFixed(0)} ms`}; ` : ''}${r.note} |`)
+console.log(`\n| flood (${dist}) | RSS growth | heap held | event loop max | note |\n|---|---|---|---|---|`)
+for (const r of rows) console.log(`| ${r.flood} | +${r.rss.toFixed(0)} MB | +${r.heap.toFixed(0)} MB | ${r.lag.toFixed(0)} ms | ${r.fd !== undefined ? `${r.fd} fds, /healthz ${r.health === Infinity ? 'no answer' : `${r.health!.toFixed(0)} ms`}; ` : ''}${r.note} |`)
