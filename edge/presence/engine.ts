@@ -17,6 +17,7 @@
  */
 import type { Layout } from '../contract/resources.js'
 import { DwellTracker, type Visit } from './dwell.js'
+import { edgeDistance } from './floor.js'
 import { StrongestAnchorLocator } from './locators.js'
 import { EmaSmoother, type Smoother } from './smoothing.js'
 import type { AnchorTable, Locator, PresenceEngine, PresenceOptions, Reading, Readings, SubjectPresence, ZoneEvent } from './types.js'
@@ -438,19 +439,8 @@ export function zoneAdjacency(layout: Layout): { start: Int32Array<ArrayBuffer>;
 /** smallest distance between two polygons' outlines (0 when they touch or cross) */
 function polygonGap(a: [number, number][], b: [number, number][]): number {
   let best = Infinity
-  for (const [x, y] of a) best = Math.min(best, outlineDistance(x, y, b))
-  for (const [x, y] of b) best = Math.min(best, outlineDistance(x, y, a))
+  for (const [x, y] of a) best = Math.min(best, edgeDistance(x, y, b))
+  for (const [x, y] of b) best = Math.min(best, edgeDistance(x, y, a))
   return best
 }
 
-function outlineDistance(x: number, y: number, pts: [number, number][]): number {
-  let best = Infinity
-  for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
-    const [ax, ay] = pts[j]!, [bx, by] = pts[i]!
-    const dx = bx - ax, dy = by - ay
-    const len2 = dx * dx + dy * dy
-    const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / len2))
-    best = Math.min(best, Math.hypot(x - (ax + t * dx), y - (ay + t * dy)))
-  }
-  return best
-}
