@@ -103,6 +103,9 @@ t.test('the scanner on BlueZ, end to end through the gateway', { skip }, async (
 
   // every message is a valid contract sighting batch; at most 4 readings a subject a second
   const bleTopic = topics.ble(gw.prefix, 'scn-dairy')
+  // presence may place the subjects faster than the scanner publishes: let a second and a few batches go by
+  const firstBatch = heard.find((m) => m.topic === bleTopic)?.at ?? clock.now()
+  await waitFor(() => heard.filter((m) => m.topic === bleTopic).length >= 5 && clock.now() - firstBatch >= 1500, { timeoutMs: 15_000, what: 'a few batches over more than a second' })
   const batches = heard.filter((m) => m.topic === bleTopic).map((m) => JSON.parse(m.payload) as unknown)
   t.ok(batches.length >= 5 && batches.every((b) => Array.isArray(b) && checkBle.check(b)), `${batches.length} batches, all valid P/ble messages`)
   const readings = new Map<string, number[]>()
