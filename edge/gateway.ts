@@ -255,6 +255,7 @@ function makeBroker(config: Config, prefix: string, will: WillMessage, birth: st
   })
   identity.attach(broker)
   m.mqttConnections = () => broker.connections
+  m.mqttSockets = () => broker.sockets
   return broker
 }
 

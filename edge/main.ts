@@ -12,9 +12,10 @@ import { startGateway, type Gateway } from './gateway.js'
 import { defaultPrefix } from './contract/topics.js'
 import { writeMosquittoFiles } from './features/device-identity.js'
 import { Db } from './storage/db.js'
+import { localDay } from './offers/time.js'
 import { sha256Hex } from './http/auth.js'
 import { runSimulator, type RunningSimulator } from '../devices/simulator/runner.js'
-import { adminProvision } from '../devices/simulator/device-pool.js'
+import { adminProvision, rememberingProvision } from '../devices/simulator/device-pool.js'
 
 const USAGE = `usage:
   aisle-edge [--config <file>] [--demo]   start the gateway
@@ -95,7 +96,8 @@ async function main(argv: string[]): Promise<number> {
 
   // the simulator registers its devices with the gateway as store IT would (CONTRACT 7a)
   const adminToken = gw.demoAdminToken ?? envAdminToken
-  const provision = adminToken ? adminProvision(`http://127.0.0.1:${gw.httpPort}`, adminToken) : undefined
+  // the demo keeps its simulated devices' secrets in its data folder: a restart does not rotate them all
+  const provision = adminToken ? (demo ? rememberingProvision(join(config.dataDir, 'demo-devices.json'), `http://127.0.0.1:${gw.httpPort}`, adminToken) : adminProvision(`http://127.0.0.1:${gw.httpPort}`, adminToken)) : undefined
   let sim: RunningSimulator | null = null
   if (config.simulator.enabled && !provision && !config.mqtt.allowAnonymous) {
     log.warn('the store simulator needs an admin token to register its devices (AISLE_ADMIN_TOKEN), or AISLE_MQTT_ANONYMOUS=on: not started')
@@ -132,6 +134,12 @@ async function main(argv: string[]): Promise<number> {
   else lines.push(`  console:      ${gw.httpUrl}/console   (sign in with an admin token)`)
   if (gw.demoAdminToken) lines.push(`  admin token:  ${gw.demoAdminToken}`)
   if (sim) lines.push(`  simulator:    ${config.simulator.shoppers} shoppers walking the store; the first member reaches the dairy fridge in about 30 s`)
+  if (sim && demoMember) {
+    // a second start on the same day: the demo members already had today's offers (campaigns cap them at once a day)
+    const today = localDay(Date.now(), config.store.timezone)
+    const had = await gw.store.get<{ n: number }>('SELECT COUNT(*) AS n FROM offers WHERE member_id = ? AND day = ?', [demoMember.memberId, today]).catch(() => undefined)
+    if ((had?.n ?? 0) > 0) lines.push(`                ${demoMember.memberId} already had today's offers (each campaign once a day): the next come tomorrow, or start afresh with rm -rf ${config.dataDir}`)
+  }
   if (sim?.crew) lines.push(`                ${config.simulator.clerks} clerks with call bands; customers press call buttons (about ${config.simulator.callsPerHour} an hour, the first after 45 s)`)
   if (demo && provision) {
     // things to try, with this run's own ports and a device of each kind they need (CONTRACT 7a)

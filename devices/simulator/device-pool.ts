@@ -4,6 +4,7 @@
  * an offline last will. The device a message belongs to, and its kind, follow from the topic. Without a
  * `provision` function (labs, replays with AISLE_MQTT_ANONYMOUS=on) one anonymous connection carries all.
  */
+import { readFileSync, writeFileSync } from 'node:fs'
 import mqtt, { type MqttClient } from 'mqtt'
 import { routeTopic, topics, type InboundKind } from '../../edge/contract/topics.js'
 
@@ -146,5 +147,35 @@ export function adminProvision(httpUrl: string, token: string): Provision {
     const r = await fetch(`${httpUrl}/v1/admin/devices/${encodeURIComponent(id)}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind }) })
     if (!r.ok) throw new Error(`registering ${id} failed: ${r.status} ${await r.text()}`)
     return ((await r.json()) as { secret: string }).secret
+  }
+}
+
+/**
+ * Provisioning that remembers the secrets it was given (a file of the demo's own, mode 0600, in the gateway's
+ * data folder): on the next start a device whose registration is unchanged (same kind, not rotated or revoked
+ * since) keeps its secret, so the demo does not rotate every device on every start and the commands it prints
+ * keep working.
+ */
+export function rememberingProvision(file: string, httpUrl: string, token: string): Provision {
+  type Entry = { secret: string; kind: string; rotatedAt: string | undefined }
+  let cache: Record<string, Entry> = {}
+  try { cache = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Entry> } catch { /* none yet */ }
+  const registered = async (): Promise<Map<string, { kind: string; rotatedAt: string }>> => {
+    const r = await fetch(`${httpUrl}/v1/admin/devices/registered`, { headers: { authorization: `Bearer ${token}` } })
+    if (!r.ok) return new Map()
+    return new Map(((await r.json()) as { devices: { id: string; kind: string; rotatedAt: string }[] }).devices.map((d) => [d.id, d]))
+  }
+  const atStart = registered()
+  const fresh = adminProvision(httpUrl, token)
+  let saving = Promise.resolve()
+  return async (id, kind) => {
+    const c = cache[id]
+    const now = (await atStart).get(id)
+    if (c && now && now.kind === kind && now.rotatedAt === c.rotatedAt) return c.secret
+    const secret = await fresh(id, kind)
+    cache[id] = { secret, kind, rotatedAt: (await registered()).get(id)?.rotatedAt }
+    saving = saving.then(() => writeFileSync(file, JSON.stringify(cache, null, 1), { mode: 0o600 })).catch(() => {})
+    await saving
+    return secret
   }
 }

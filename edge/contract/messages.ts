@@ -21,6 +21,7 @@ export const MESSAGE_SCHEMAS: Record<string, TSchema> = {
   'mqtt.out.OfferEvent': Out.OfferEvent,
   'mqtt.out.GatewayStatus': Out.GatewayStatus,
   'ws.server.HelloFrame': Ws.HelloFrame,
+  'ws.server.RedeemedFrame': Ws.RedeemedFrame,
   'ws.server.OfferFrame': Ws.OfferFrame,
   'ws.server.AssistStatusFrame': Ws.AssistStatusFrame,
   'ws.server.ErrorFrame': Ws.ErrorFrame,

@@ -35,7 +35,10 @@ export type ErrorFrame = Static<typeof ErrorFrame>
  */
 export const HelloFrame = Type.Object({ type: Type.Literal('hello'), serverTime: Type.String({ description: 'ISO 8601 time on the gateway' }) })
 export type HelloFrame = Static<typeof HelloFrame>
-export type ServerFrame = HelloFrame | OfferFrame | AssistStatusFrame | ErrorFrame
+/** Additive to the contract: a coupon of this member was redeemed (at a till): the app takes it off the screen. */
+export const RedeemedFrame = Type.Object({ type: Type.Literal('redeemed'), offerId: Type.String() })
+export type RedeemedFrame = Static<typeof RedeemedFrame>
+export type ServerFrame = HelloFrame | OfferFrame | AssistStatusFrame | ErrorFrame | RedeemedFrame
 
 const OfferRef = Type.String({ minLength: 1, maxLength: 64 })
 export const AckFrame = Type.Object({ type: Type.Literal('ack'), offerId: OfferRef })

@@ -88,6 +88,7 @@ export class Metrics {
   readonly mqttRefusals: HotCounter<'reason'>
   /** MQTT clients connected to the embedded broker (set by the gateway) */
   mqttConnections: () => number = () => 0
+  mqttSockets: () => number = () => 0
   readonly wsConnections: Gauge
   readonly writeBatches: Histogram
   private readonly loop: IntervalHistogram
@@ -146,6 +147,7 @@ export class Metrics {
     })
     const self1 = this
     new Gauge({ name: 'aisle_mqtt_connections', help: 'MQTT clients connected to the embedded broker', registers: [r], collect() { this.set(self1.mqttConnections()) } })
+    new Gauge({ name: 'aisle_mqtt_sockets', help: 'Sockets open on the embedded broker, including those that have not sent CONNECT yet', registers: [r], collect() { this.set(self1.mqttSockets()) } })
     this.wsConnections = new Gauge({
       name: 'aisle_member_ws_connections', help: 'Open member app WebSockets', registers: [r],
       collect() { this.set(opts.wsConnections()) },

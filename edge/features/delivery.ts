@@ -36,6 +36,8 @@ export class DeliveryFeature implements Feature {
       onConnect: (memberId) => this.connectFrames.flatMap((f) => f(memberId)),
     })
     bus.on('offerIssued', (o) => this.hub.deliver(o))
+    // an open app takes a coupon off the screen the moment it is redeemed at the till
+    bus.on('offerRedeemed', (o) => this.hub.send(o.memberId, { type: 'redeemed', offerId: o.offerId }))
     bus.on('memberErased', ({ memberId }) => this.hub.disconnect(memberId))
   }
 

@@ -33,7 +33,7 @@ export interface GatewayEvents extends IngestEvents {
   /** a campaign was created, replaced or retired (and committed) */
   campaignChanged: { campaignId: string; change: 'created' | 'updated' | 'retired'; ts: number }
   /** an offer was redeemed (and committed) */
-  offerRedeemed: { offerId: string; campaignId: string; ts: number }
+  offerRedeemed: { offerId: string; campaignId: string; ts: number; memberId: string }
   /** a call-for-service request changed state (and its record was queued for storage) */
   assistChanged: { requestId: string; from: string | null; to: string; zone: string | null; band: string | null; clerkId: string | null; priority: number; createdAt: number; ts: number }
 }

@@ -52,7 +52,7 @@ export class OffersFeature implements Feature {
       onRedeemed: (o) => {
         m.offersRedeemed.inc({ campaign: o.campaignId })
         decider.redeemed(o.memberId, o.campaignId)
-        bus.emit('offerRedeemed', { offerId: o.offerId, campaignId: o.campaignId, ts: clock.now() })
+        bus.emit('offerRedeemed', { offerId: o.offerId, campaignId: o.campaignId, ts: clock.now(), memberId: o.memberId })
         log.info({ offerId: o.offerId, campaign: o.campaignId }, 'offer redeemed')
       },
       onRefused: (reason) => m.couponRefusals.inc([reason]),

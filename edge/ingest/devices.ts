@@ -76,6 +76,9 @@ export interface DeviceView {
 
 const RATE_WINDOW_MS = 30_000
 
+/** messages before a device is expected to keep reporting */
+const MIN_MESSAGES_FOR_RHYTHM = 3
+
 /** an unprotected device silent this long may be forgotten when the registry is full */
 const EVICT_AFTER_MS = 60_000
 
@@ -100,6 +103,14 @@ export class DeviceRegistry {
   setIntervals(intervals: ExpectedIntervals): void { this.intervals = intervals }
 
   expectedMs(kind: DeviceKind): number | null { return this.intervals[kind] ?? null }
+
+  /**
+   * The interval a device is expected to report in, once it has a rhythm: a device heard only once or twice
+   * (a test publish, a one-off tool) cannot fall silent; a placed one never heard is flagged apart (neverSeen).
+   */
+  private rhythmMs(d: DeviceRecord): number | null {
+    return d.messages + d.badMessages >= MIN_MESSAGES_FOR_RHYTHM ? this.expectedMs(d.kind) : null
+  }
 
   private key(kind: DeviceKind, id: string): string { return `${kind}\u0000${id}` }
 
@@ -234,7 +245,7 @@ export class DeviceRegistry {
 
   /** Online, silent and why, now. */
   state(d: DeviceRecord, now: number): DeviceState {
-    const interval = this.expectedMs(d.kind)
+    const interval = this.rhythmMs(d)
     const silent = interval !== null && now - d.lastSeen > interval
     if (d.online === false && d.statusAt !== null && d.statusAt >= d.lastSeen) return { online: false, silent, reason: 'status' }
     if (interval !== null) return silent ? { online: false, silent, reason: 'silent' } : { online: true, silent, reason: d.online === true ? 'status' : 'messages' }
@@ -262,7 +273,7 @@ export class DeviceRegistry {
   silentByKind(now: number): Map<DeviceKind, number> {
     const out = new Map<DeviceKind, number>()
     for (const d of this.devices.values()) {
-      const interval = this.expectedMs(d.kind)
+      const interval = this.rhythmMs(d)
       if (interval !== null && now - d.lastSeen > interval) out.set(d.kind, (out.get(d.kind) ?? 0) + 1)
     }
     return out

@@ -62,6 +62,19 @@ export interface EmbeddedOptions {
 }
 
 const IDENTITY = Symbol('aisle-device')
+
+/** what a refusal means, for the log line store IT reads */
+const REFUSAL_TEXT: Record<string, string> = {
+  anonymous: 'MQTT client without credentials refused (register devices: PUT /v1/admin/devices/<id>)',
+  'unknown-device': 'MQTT client refused: no device registered with this user name',
+  'bad-secret': 'MQTT client refused: wrong secret for this device',
+  'publish-denied': 'MQTT device published outside its own topics: disconnected',
+  'subscribe-denied': 'MQTT device subscribed outside its own topics: refused',
+  'reserved-topic': 'MQTT client published on a topic only the gateway may use: disconnected',
+  'will-denied': 'MQTT device refused: its last will is not on its own status topic',
+  'persistent-session': 'MQTT client refused: a persistent session is not allowed for it',
+  'oversized-packet': 'MQTT packet over the size limit: connection closed before reading it',
+}
 type AuthedClient = Client & { [IDENTITY]?: DeviceIdentity | null; subscriptionCount?: number }
 
 export class EmbeddedBroker implements MqttPort {
@@ -89,6 +102,8 @@ export class EmbeddedBroker implements MqttPort {
 
   /** connected clients, and those authenticated as each device */
   get connections(): number { return this.broker?.connectedClients ?? 0 }
+  /** TCP/TLS sockets open on the broker's ports, connected over MQTT or not yet */
+  get sockets(): number { let n = 0; for (const v of this.perAddress.values()) n += v; return n }
 
   connectionsOf(deviceId: string): number { return this.byDevice.get(deviceId)?.size ?? 0 }
 
@@ -107,9 +122,17 @@ export class EmbeddedBroker implements MqttPort {
     const log = this.o.log
     const auth = this.o.auth
     const limits = this.limits
+    // a refusal is one warning per client and reason a minute (a flood is counted, not logged line by line)
+    const warned = new Map<string, number>()
     const refuse = (reason: string, detail: Record<string, unknown> = {}) => {
       this.o.onRefused?.(reason)
-      log.debug({ reason, ...detail }, 'mqtt client refused')
+      const key = `${reason}|${String(detail['client'] ?? detail['user'] ?? detail['address'] ?? '')}`
+      const now = Date.now()
+      const last = warned.get(key)
+      if (last !== undefined && now - last < 60_000) return log.debug({ reason, ...detail }, 'mqtt client refused')
+      if (warned.size >= 1000) warned.clear()
+      warned.set(key, now)
+      log.warn({ reason, ...detail }, REFUSAL_TEXT[reason] ?? 'mqtt client refused')
     }
     const byDevice = this.byDevice
     const retained = this.retained

@@ -56,6 +56,7 @@ t.test('redeem once; every other attempt refused with its reason', async (t) => 
   await receipt('m-1', [{ sku: 'yog-1', qty: 1, price: 0.99 }], [code], 'r-100')
   await waitFor(async () => (await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId]))[0]?.status === 'redeemed', { what: 'redeemed' })
   t.equal(sample(await scrape(gw.httpUrl), 'aisle_offers_redeemed_total', { campaign: 'yoghurt' }), 1)
+  await waitFor(() => app.frames.some((f) => (f as { type: string; offerId?: string }).type === 'redeemed' && (f as { offerId: string }).offerId === offerId), { what: 'the open app told the coupon was redeemed' })
   const out = await query<{ event: string; properties: string }>(gw.dbFile, "SELECT event, properties FROM outbox WHERE event = 'Offer Redeemed'")
   t.match(JSON.parse(out[0]!.properties), { offerId, campaignId: 'yoghurt', trigger: 'dwell', receiptId: 'r-100' }, 'attributed to offer, campaign and trigger')
 

@@ -78,6 +78,7 @@ t.test('last wills must be the device\'s own; observers and strangers hold no pe
 })
 
 t.test('idle sockets, connection floods, oversized packets, retained floods, subscription floods: bounded', async (t) => {
+  const socketsBefore = sample(await scrape(tg.gw.httpUrl), 'aisle_mqtt_sockets')
   // 250 sockets that never send CONNECT: all closed after the connect timeout, and /healthz answers meanwhile
   const idle = await measure(async () => {
     const socks: Socket[] = []
@@ -98,6 +99,8 @@ t.test('idle sockets, connection floods, oversized packets, retained floods, sub
   })))
   t.ok(many.filter(Boolean).length <= 300, `at most maxConnections held at once (${many.filter(Boolean).length} of 340)`)
 
+  // the broker has seen the flood's sockets close (else the next one could be refused per address instead)
+  await waitFor(async () => sample(await scrape(tg.gw.httpUrl), 'aisle_mqtt_sockets') <= socketsBefore, { what: 'flood sockets closed on the broker side', timeoutMs: 10_000 })
   // a packet whose header claims 16 MB: the connection is closed before it is buffered
   const big = await measure(async () => {
     const s = createConnection({ host: '127.0.0.1', port: tg.gw.mqttPort! })

@@ -59,8 +59,7 @@ t.test('a device first known by its status takes its real kind when it speaks', 
 
 t.test('changes() reports each transition once; the last bad reasons are kept, bounded', async (t) => {
   const r = new DeviceRegistry(100, intervals)
-  r.seen('scanner', 'a', 0)
-  r.seen('band', 'b', 0)
+  for (const ts of [0, 0, 0]) { r.seen('scanner', 'a', ts); r.seen('band', 'b', ts) }
   t.equal(r.changes(1000).length, 2, 'first report')
   t.equal(r.changes(2000).length, 0)
   const c = r.changes(31_000)
@@ -69,4 +68,12 @@ t.test('changes() reports each transition once; the last bad reasons are kept, b
   for (let i = 0; i < 8; i++) r.bad('scanner', 'a', i % 2 ? 'bad-json' : 'invalid', 41_000 + i)
   t.equal(view(r, 'a', 42_000).recentBad.length, 5)
   t.equal(view(r, 'a', 42_000).recentBad.at(-1)!.reason, 'bad-json')
+})
+
+t.test('a device heard only once or twice (a test publish) has no rhythm to fall out of', async (t) => {
+  const r = new DeviceRegistry(100, intervals)
+  r.seen('scanner', 'once', 0)
+  t.match(view(r, 'once', 600_000), { silent: false }, 'one message, then nothing: not flagged')
+  for (const ts of [600_000, 601_000]) r.seen('scanner', 'once', ts)
+  t.match(view(r, 'once', 700_000), { silent: true, onlineReason: 'silent' }, 'after a few messages it is expected to keep reporting')
 })
