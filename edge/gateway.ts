@@ -75,6 +75,8 @@ export interface Gateway {
   memberToken(memberId: string, ttlSeconds?: number): Promise<string>
   /** run the periodic work now (time passes for presence, pseudonyms, call-for-service): simulations in virtual time call it */
   tick(): void
+  /** run the slow periodic work now (outbox packing and budget, counters, pruning), as every 5 s */
+  housekeep(): Promise<void>
   /** readiness checks, as /readyz reports them */
   ready(): Record<string, ReadyCheck>
   /** admin API tokens configured (0: nobody can use the admin API) */
@@ -159,7 +161,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     const presence = await PresenceFeature.create(ctx, { layout, members, delivery })
     const offers = await OffersFeature.create(ctx, { layout, members, recommender }, seeded.campaigns)
     const assist = await AssistFeature.create(ctx, { layout, members, presence, delivery })
-    const sync = new SyncFeature(ctx)
+    const sync = new SyncFeature(ctx, { members, offers, layout, recommender })
     const broker: MqttPort = mqtt
     const live = new LiveFeature(ctx, { layout, devices, presence, offers, assist, recommender, features })
     const ingest = new IngestFeature(ctx, broker, { devices, layout })
@@ -181,10 +183,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       for (const f of features) f.tick?.(now)
     }
     const tick = setInterval(tickOnce, config.presence.tickMs)
-    const housekeeping = setInterval(() => {
+    const housekeepOnce = async () => {
       const now = clock.now()
-      for (const f of features) void Promise.resolve(f.housekeeping?.(now)).catch((err) => log.warn({ err, feature: f.name }, 'housekeeping failed'))
-    }, 5000)
+      await Promise.all(features.map((f) => Promise.resolve(f.housekeeping?.(now)).catch((err) => log.warn({ err, feature: f.name }, 'housekeeping failed'))))
+    }
+    const housekeeping = setInterval(() => { void housekeepOnce() }, 5000)
     stopping.push(() => { clearInterval(tick); clearInterval(housekeeping) })
 
     // ---- HTTP
@@ -227,6 +230,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       memberToken: (memberId, ttl) => d.memberToken(memberId, ttl),
       flush: () => store.queue.flush(),
       tick: tickOnce,
+      housekeep: housekeepOnce,
       ready,
       adminTokenCount: adminTokens.size,
       stop: async () => {

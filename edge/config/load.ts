@@ -53,6 +53,11 @@ export const ENV_OVERRIDES: EnvOverride[] = [
   { env: 'AISLE_STORE_ID', path: ['store', 'id'], type: 'string', doc: 'store id' },
   { env: 'AISLE_LOG_LEVEL', path: ['log', 'level'], type: 'string', doc: 'log level' },
   { env: 'AISLE_MQTT_ANONYMOUS', path: ['mqtt', 'allowAnonymous'], type: 'bool', doc: 'on/off: clients without device credentials (labs, replays)' },
+  { env: 'AISLE_CRM_URL', path: ['crm', 'url'], type: 'url-or-null', doc: 'central CRM base URL (empty = stand-alone)' },
+  { env: 'AISLE_CRM_WRITE_KEY', path: ['crm', 'writeKey'], type: 'string', doc: 'CRM write key (Basic auth on /v1/batch)' },
+  { env: 'AISLE_CRM_STORE_TOKEN', path: ['crm', 'storeToken'], type: 'string', doc: 'CRM bearer token of the inbound pulls' },
+  { env: 'AISLE_CRM_OPS_URL', path: ['crm', 'opsUrl'], type: 'url-or-null', doc: 'where the ops stream goes (empty = stays at the edge)' },
+  { env: 'AISLE_CRM_MQTT_URL', path: ['crm', 'mqtt', 'url'], type: 'url-or-null', doc: 'cloud broker for the CRM batches (empty = HTTP)' },
   { env: 'AISLE_METRICS_TOKEN', path: ['metrics', 'token'], type: 'string', doc: 'bearer token /metrics requires' },
 ]
 

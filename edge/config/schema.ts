@@ -173,6 +173,27 @@ export const ConfigSchema = Type.Object({
   log: Type.Object({
     level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   }, { additionalProperties: false }),
+  crm: Type.Object({
+    url: Type.Union([Type.String({ pattern: '^https?://', maxLength: 2048 }), Type.Null()], { description: 'central CRM base URL (CONTRACT 7); null = stand-alone, nothing leaves the gateway' }),
+    writeKey: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Basic-auth user name on POST /v1/batch (AISLE_CRM_WRITE_KEY)' })),
+    storeToken: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Bearer token of the inbound pulls (AISLE_CRM_STORE_TOKEN)' })),
+    modelPublicKey: Type.Optional(Type.String({ maxLength: 4096, description: 'Ed25519 public key (PEM) that signs the model manifest; models are not pulled without it' })),
+    opsUrl: Type.Union([Type.String({ pattern: '^https?://', maxLength: 2048 }), Type.Null()], { description: 'where the ops stream (dead-letter counts, device health) is POSTed as batches; null = it stays at the edge, bounded' }),
+    mqtt: Type.Object({
+      url: Type.Union([Type.String({ pattern: '^mqtts?://', maxLength: 2048 }), Type.Null()], { description: 'send the CRM batches over MQTT to a cloud broker instead of HTTP (aisle-central/<storeId>/batch, QoS 1)' }),
+      username: Type.Optional(Type.String({ maxLength: 256 })),
+      password: Type.Optional(Type.String({ maxLength: 1024 })),
+    }, { additionalProperties: false }),
+    pull: Type.Object({
+      membersSeconds: Type.Number({ minimum: 1, maximum: 86_400 }),
+      campaignsSeconds: Type.Number({ minimum: 1, maximum: 86_400 }),
+      layoutSeconds: Type.Number({ minimum: 1, maximum: 86_400 }),
+      modelsSeconds: Type.Number({ minimum: 1, maximum: 86_400 }),
+    }, { additionalProperties: false }),
+    maxBackoffSeconds: Type.Number({ minimum: 1, maximum: 3600, description: 'longest wait between two tries of a failing batch' }),
+    timeoutSeconds: Type.Number({ minimum: 1, maximum: 300, description: 'one request to the CRM' }),
+    outboxBudgetMB: Type.Number({ minimum: 1, maximum: 100_000, description: 'disk the undelivered outbox may take; near it an alarm, at it the ops stream drops its oldest and new discretionary CRM records (Zone Dwelled, new offers) are refused, counted' }),
+  }, { additionalProperties: false }),
   metrics: Type.Object({
     token: Type.Optional(Type.String({ minLength: 16, description: '/metrics needs `Authorization: Bearer <token>` when set (AISLE_METRICS_TOKEN), for stores that expose the port' })),
   }, { additionalProperties: false }),

@@ -162,13 +162,6 @@ export class LiveFeature implements Feature {
     // for the alert rules (config/prometheus-rules.yml): what a chain's store IT is paged about
     const store = ctx.store
     const clock = ctx.clock
-    new Gauge({
-      name: 'aisle_outbox_oldest_age_seconds', help: 'Age of the oldest outbox record not yet synced to the CRM (0 when none)', registers: [ctx.metrics.registry],
-      async collect() {
-        const row = await store.get<{ oldest: number | null }>('SELECT MIN(ts) AS oldest FROM outbox WHERE sent_at IS NULL')
-        this.set(row?.oldest == null ? 0 : Math.max(0, (clock.now() - row.oldest) / 1000))
-      },
-    })
     const waiting = () => d.assist.service.dispatcher.open().filter((r) => r.arrivedAt === null)
     new Gauge({
       name: 'aisle_assist_waiting_oldest_seconds', help: 'How long the longest-waiting open call for service has waited for a clerk to arrive (0 when none)', registers: [ctx.metrics.registry],

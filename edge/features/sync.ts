@@ -1,23 +1,279 @@
-/** CRM sync: the outbox's backlog and the state of the drain (cloud-sync/). */
+/**
+ * CRM sync (CONTRACT 7): the outbox drained to the central CRM (cloud-sync/drainer) over HTTP or MQTT, the ops
+ * stream to `crm.opsUrl`, members, campaigns, layout and models pulled back (cloud-sync/inbound), the outbox
+ * kept within its disk budget, and GET /v1/admin/sync.
+ *
+ * The outbox budget: near it (80%) an alarm (metric, /readyz detail, a log line); at it the ops stream drops its
+ * oldest records (counted) and the CRM stream refuses new discretionary records (new offers are not made, Zone
+ * Dwelled is not recorded), counted by event: Greengrass's "reject new" rather than "overwrite oldest", because
+ * what was committed (an offer a member holds, a receipt, a clerk's call) must reach the CRM, and what is
+ * refused instead is only what had not happened yet.
+ */
+import { createHmac } from 'node:crypto'
+import { Counter, Gauge } from 'prom-client'
+import { Drainer } from '../../cloud-sync/drainer.js'
+import { SEALED_USER } from '../../cloud-sync/batch.js'
+import { Puller, RESOURCES, type InboundPorts, type Resource } from '../../cloud-sync/inbound.js'
+import { Outbox, STREAMS, type StreamCounts, type StreamName } from '../../cloud-sync/outbox.js'
+import { HttpTransport, MqttTransport, type Transport } from '../../cloud-sync/transport.js'
 import { syncRoutes } from '../http/admin/sync.js'
-import type { SyncView } from '../http/services.js'
+import type { ReadyCheck, SyncView } from '../http/services.js'
+import { FEATURE_VERSION } from '../recommend/features.js'
+import { outboxOp } from '../storage/store.js'
+import { join } from 'node:path'
 import type { Feature, GatewayContext } from './feature.js'
+import type { LayoutFeature } from './layout.js'
+import type { MembersFeature } from './members.js'
+import type { OffersFeature } from './offers.js'
+import type { RecommenderFeature } from './recommender.js'
+
+/** CRM records refused at the budget: what has not happened yet (new offers are not made at all) */
+const DISCRETIONARY = new Set(['Zone Dwelled'])
+const ALARM_AT = 0.8
+/** rows of a stream left unpacked (sent as they are when the CRM answers) */
+const PACK_ABOVE = 6000
+
+export interface SyncDeps { members: MembersFeature; offers: OffersFeature; layout: LayoutFeature; recommender: RecommenderFeature }
 
 export class SyncFeature implements Feature {
   readonly name = 'sync'
-  readonly adminRoutes = syncRoutes({ view: () => this.view() })
+  readonly adminRoutes = syncRoutes({ view: () => this.view(), retry: () => { this.drainer?.kick({ retryNow: true }); for (const r of RESOURCES) void this.puller?.pull(r) } })
+  readonly outbox: Outbox
+  readonly drainer: Drainer | null
+  readonly puller: Puller | null
+  private counts: Record<StreamName, StreamCounts> | null = null
+  private budgetState: 'ok' | 'alarm' | 'full' = 'ok'
+  private holdPackingUntil = 0
+  private applying = 0
+  private readonly overrides: { resource: string; id: string; at: number }[] = []
+  private readonly m: { dropped: Counter<'stream'>; refused: Counter<'event'>; delivered: Counter<'stream'>; retried: Counter<'stream' | 'reason'>; parked: Counter<'stream'>; pulls: Counter<'resource' | 'outcome'>; overrides: Counter<'resource'> }
+  private readonly budgetBytes: number
 
-  constructor(private readonly ctx: GatewayContext) {}
+  constructor(private readonly ctx: GatewayContext, private readonly d: SyncDeps) {
+    const { config, store, clock, log, storeId, metrics } = ctx
+    const crm = config.crm
+    const pepper = Buffer.from(ctx.secrets.pepper, 'hex')
+    this.outbox = new Outbox(store, { subjectHash: (id) => createHmac('sha256', pepper).update(`outbox-subject:${id}`).digest('hex').slice(0, 16) })
+    this.budgetBytes = crm.outboxBudgetMB * 1024 * 1024
+    const r = metrics.registry
+    this.m = {
+      delivered: new Counter({ name: 'aisle_outbox_delivered_total', help: 'Outbox records the CRM (or the ops receiver) has acknowledged', labelNames: ['stream'], registers: [r] }),
+      retried: new Counter({ name: 'aisle_outbox_retries_total', help: 'Batches that failed and will be retried, by reason', labelNames: ['stream', 'reason'], registers: [r] }),
+      parked: new Counter({ name: 'aisle_outbox_parked_total', help: 'Records refused for good (or too large) and parked, so they do not block their stream', labelNames: ['stream'], registers: [r] }),
+      dropped: new Counter({ name: 'aisle_outbox_dropped_total', help: 'Undelivered records dropped at the outbox budget (the ops stream only)', labelNames: ['stream'], registers: [r] }),
+      refused: new Counter({ name: 'aisle_outbox_refused_total', help: 'New CRM records not made at the outbox budget, by event', labelNames: ['event'], registers: [r] }),
+      pulls: new Counter({ name: 'aisle_sync_pulls_total', help: 'Inbound pulls from the CRM by resource and outcome', labelNames: ['resource', 'outcome'], registers: [r] }),
+      overrides: new Counter({ name: 'aisle_sync_overrides_total', help: 'Store edits replaced by the CRM\'s version (the CRM owns members and campaigns)', labelNames: ['resource'], registers: [r] }),
+    }
+    const self = this
+    new Gauge({ name: 'aisle_outbox_stream_backlog', help: 'Undelivered outbox records by stream (rows and packed)', labelNames: ['stream'], registers: [r], collect() { for (const s of STREAMS) this.set({ stream: s }, (self.counts?.[s].rows ?? 0) + (self.counts?.[s].packed ?? 0)) } })
+    new Gauge({
+      name: 'aisle_outbox_oldest_age_seconds', help: 'Age of the oldest undelivered outbox record by stream (0 when none, or on a stand-alone gateway)', labelNames: ['stream'], registers: [r],
+      collect() { const now = clock.now(); for (const s of STREAMS) { const t = self.counts?.[s].oldestTs; this.set({ stream: s }, t == null || !self.sendsTo(s) ? 0 : Math.max(0, (now - t) / 1000)) } },
+    })
+    new Gauge({ name: 'aisle_outbox_bytes', help: 'Disk the undelivered outbox takes (estimated)', registers: [r], collect() { this.set(self.bytes()) } })
+    new Gauge({ name: 'aisle_outbox_budget_ratio', help: 'Outbox bytes over crm.outboxBudgetMB (alarm at 0.8, full at 1)', registers: [r], collect() { this.set(self.bytes() / self.budgetBytes) } })
+
+    if (!crm.url) {
+      this.drainer = null
+      this.puller = null
+    } else {
+      const timeoutMs = crm.timeoutSeconds * 1000
+      const transports: Partial<Record<StreamName, Transport>> = {}
+      transports.crm = crm.mqtt.url
+        ? new MqttTransport(crm.mqtt.url, storeId, timeoutMs, { username: crm.mqtt.username, password: crm.mqtt.password })
+        : new HttpTransport(new URL('v1/batch', crm.url.endsWith('/') ? crm.url : `${crm.url}/`).toString(), crm.writeKey ?? '', timeoutMs, () => clock.now())
+      if (crm.opsUrl) transports.ops = new HttpTransport(crm.opsUrl, crm.writeKey ?? '', timeoutMs, () => clock.now())
+      if (!crm.writeKey && !crm.mqtt.url) log.warn('crm.url is set without crm.writeKey (AISLE_CRM_WRITE_KEY): the CRM will likely refuse the batches')
+      this.drainer = new Drainer({
+        outbox: this.outbox, transports, now: () => clock.now(), maxBackoffMs: crm.maxBackoffSeconds * 1000, log,
+        envelope: { storeId, version: ctx.version, unseal: (s) => store.vault.open(s) },
+        hooks: {
+          delivered: (s, n) => { this.m.delivered.inc({ stream: s }, n); this.adjust(s, -n) },
+          retried: (s, reason) => this.m.retried.inc({ stream: s, reason: reason.slice(0, 24) }),
+          parked: (s) => { this.m.parked.inc({ stream: s }); this.adjust(s, -1) },
+        },
+      })
+      this.puller = new Puller({
+        baseUrl: crm.url, storeId, token: crm.storeToken ?? '', modelPublicKey: crm.modelPublicKey ?? null, timeoutMs, store, now: () => clock.now(), log,
+        intervalsMs: { members: crm.pull.membersSeconds * 1000, campaigns: crm.pull.campaignsSeconds * 1000, layout: crm.pull.layoutSeconds * 1000, models: crm.pull.modelsSeconds * 1000 },
+        ports: this.ports(),
+        onPull: (res, outcome) => this.m.pulls.inc({ resource: res, outcome }),
+        onOverride: (res, id) => { this.m.overrides.inc({ resource: res }); this.overrides.unshift({ resource: res, id, at: clock.now() }); this.overrides.length = Math.min(this.overrides.length, 20) },
+      })
+      // an erasure names the member to the CRM once more, to confirm it; its id is sealed at rest
+      ctx.bus.on('memberErased', (e) => { void this.confirmErasure(e.memberId) })
+      // a store edit of what the CRM owns is remembered, so that the CRM's next version replacing it is visible
+      ctx.bus.on('campaignChanged', (e) => { if (this.applying === 0) this.remember('campaigns', e.campaignId) })
+      d.members.changed.push((id, source) => { if (source !== 'crm') this.remember('members', id) })
+    }
+    ctx.bus.on('memberErased', () => { this.holdPackingUntil = 0 })
+    d.members.onBeforeErase(async (memberId) => {
+      // nothing is packed until the erasure commits; what is packed already loses the member's records now
+      this.holdPackingUntil = clock.now() + 60_000
+      await this.outbox.erase([memberId, d.members.identity.pseudonym(memberId)])
+    })
+    store.onOutbox = (s) => this.adjust(s as StreamName, 1)
+    ctx.bus.on('deviceState', (e) => {
+      void store.write([outboxOp({ stream: 'ops', messageId: `device-state:${storeId}:${e.id}:${e.ts}`, event: 'Device State Changed', anonymousId: storeId, ts: e.ts, properties: { device: e.id, kind: e.kind, online: e.online, silent: e.silent, reason: e.reason, lastSeen: new Date(e.lastSeen).toISOString() } })]).catch(() => {})
+    })
+  }
+
+  /** a store edit through the admin API of a member or campaign (the CRM owns both) */
+  remember(resource: 'members' | 'campaigns', id: string): void {
+    const set = this.puller?.localEdits[resource]
+    if (!set) return
+    if (set.size >= 10_000) set.delete(set.values().next().value!)
+    set.add(id)
+  }
+
+  private sendsTo(s: StreamName): boolean { return this.drainer !== null && this.drainer.state[s].transport !== null }
+
+  private bytes(): number { return (this.counts?.crm.bytes ?? 0) + (this.counts?.ops.bytes ?? 0) }
+
+  /** keep the in-memory count current between two recounts */
+  private adjust(s: StreamName, n: number): void {
+    const c = this.counts?.[s]
+    if (!c) return
+    c.rows = Math.max(0, c.rows + n)
+    c.bytes = Math.max(0, c.bytes + n * 330)
+    if (n > 0) this.drainer?.kick()
+  }
+
+  private ports(): InboundPorts {
+    const { members, offers, layout, recommender } = this.d
+    const applying = async <T>(fn: () => Promise<T>): Promise<T> => { this.applying++; try { return await fn() } finally { this.applying-- } }
+    return {
+      upsertMember: (m) => applying(async () => { await members.upsert(m, 'crm', 'crm') }),
+      eraseMember: (id) => applying(() => members.erase(id, 'crm')),
+      confirmErasure: (id) => this.confirmErasure(id),
+      campaigns: async () => (await offers.listCampaigns(false)).map((c) => c.campaign),
+      upsertCampaign: (c) => applying(async () => { const r = await offers.upsertCampaign(c, 'crm', 'crm'); return 'problems' in r && r.problems ? r.problems.map((p) => `${p.path} ${p.expected}`).join('; ') : null }),
+      retireCampaign: (id) => applying(async () => { await offers.retireCampaign(id, 'crm') }),
+      replaceLayout: async (l) => { const p = await layout.replace(l, 'crm', 'crm'); return p ? p.map((x) => `${x.path} ${x.expected}`).join('; ') : null },
+      featureVersion: FEATURE_VERSION,
+      modelVersion: (name) => {
+        const a = recommender.registry.active
+        return a && a.entry.name === name ? (a.entry as { crmVersion?: string }).crmVersion ?? null : null
+      },
+      installModel: async (e, bytes) => {
+        const r = await recommender.registry.upload(join(this.ctx.config.dataDir, 'models'), e.name, bytes, e.sha256, { crmVersion: e.version })
+        return r.ok ? null : r.error
+      },
+    }
+  }
+
+  /** `Member Erased`: the CRM learns the erasure is done; the member id is sealed in the outbox row */
+  async confirmErasure(memberId: string): Promise<void> {
+    const { store, storeId, clock } = this.ctx
+    if (!this.ctx.config.crm.url) return
+    const now = clock.now()
+    const tag = createHmac('sha256', Buffer.from(this.ctx.secrets.pepper, 'hex')).update(`erased:${memberId}`).digest('hex').slice(0, 24)
+    await store.write([outboxOp({ stream: 'crm', messageId: `member-erased:${storeId}:${tag}:${Math.floor(now / 60_000)}`, event: 'Member Erased', anonymousId: storeId, ts: now, properties: { [SEALED_USER]: store.vault.seal(memberId), storeId } })])
+  }
+
+  async start(): Promise<void> {
+    this.counts = await this.outbox.counts()
+    this.installGate()
+    this.drainer?.start()
+    this.puller?.start()
+    if (!this.ctx.config.crm.url) this.ctx.log.info('CRM sync off (no crm.url): the gateway runs stand-alone; the outbox keeps what the CRM would get, within its budget')
+    else this.ctx.log.info({ crm: this.ctx.config.crm.url, transport: this.ctx.config.crm.mqtt.url ? 'mqtt' : 'http', ops: this.ctx.config.crm.opsUrl ?? 'kept at the edge' }, 'CRM sync on')
+  }
+
+  private installGate(): void {
+    const store = this.ctx.store
+    store.outboxGate = (stream, event) => {
+      if (this.budgetState !== 'full' || stream !== 'crm') return true
+      if (event !== 'Offer Issued' && !DISCRETIONARY.has(event)) return true
+      this.m.refused.inc({ event })
+      return false
+    }
+  }
+
+  async housekeeping(): Promise<void> {
+    // pack what waits (an outage), recount, then hold the budget
+    for (const s of STREAMS) {
+      for (let i = 0; i < 20; i++) {
+        const c = this.counts?.[s]
+        if (!c || c.rows <= PACK_ABOVE) break
+        if ((await this.outbox.pack(s, () => this.ctx.clock.now() < this.holdPackingUntil)) === 0) break
+        c.rows -= this.outbox.blockRows
+      }
+    }
+    this.counts = await this.outbox.counts()
+    let bytes = this.bytes()
+    if (bytes >= this.budgetBytes) {
+      const over = bytes - this.budgetBytes * 0.9
+      const dropped = await this.outbox.dropOldest('ops', over)
+      if (dropped > 0) {
+        this.m.dropped.inc({ stream: 'ops' }, dropped)
+        this.ctx.log.warn({ dropped, budgetMB: this.ctx.config.crm.outboxBudgetMB }, 'outbox at its budget: the oldest ops records were dropped')
+        this.counts = await this.outbox.counts()
+        bytes = this.bytes()
+      }
+    }
+    const state = bytes >= this.budgetBytes ? 'full' : bytes >= this.budgetBytes * ALARM_AT ? 'alarm' : 'ok'
+    if (state !== this.budgetState) {
+      const mb = (bytes / 1048576).toFixed(0)
+      if (state === 'full') this.ctx.log.error({ mb, budgetMB: this.ctx.config.crm.outboxBudgetMB }, 'outbox full: no new offers and no Zone Dwelled records until the CRM takes the backlog (receipts, redemptions, calls and erasures are still kept)')
+      else if (state === 'alarm') this.ctx.log.warn({ mb, budgetMB: this.ctx.config.crm.outboxBudgetMB }, 'outbox near its budget (80%): is the CRM reachable?')
+      else this.ctx.log.info({ mb }, 'outbox back under its budget')
+      this.budgetState = state
+    }
+  }
+
+  ready(): Record<string, ReadyCheck> {
+    const pct = Math.round((this.bytes() / this.budgetBytes) * 100)
+    const crm = this.ctx.config.crm
+    const st = this.drainer?.state.crm
+    const detail = !crm.url ? 'stand-alone (no crm.url)'
+      : st?.lastError && (st.lastSuccess === null || (st.lastErrorAt ?? 0) > st.lastSuccess) ? `CRM unreachable: ${st.lastError}` : `CRM ${crm.mqtt.url ? 'over MQTT' : crm.url}`
+    // a full outbox does not make the gateway unready (it still senses, calls clerks and redeems), it is an alarm
+    return { sync: { ok: true, detail: `${detail}; outbox ${pct}% of ${crm.outboxBudgetMB} MB${this.budgetState === 'full' ? ' (FULL: no new offers)' : this.budgetState === 'alarm' ? ' (near the budget)' : ''}` } }
+  }
+
+  async stop(): Promise<void> {
+    await this.puller?.stop()
+    await this.drainer?.stop()
+    this.ctx.store.outboxGate = null
+    this.ctx.store.onOutbox = null
+  }
 
   async view(): Promise<SyncView> {
-    const rows = await this.ctx.store.all<{ stream: string; n: number; oldest: number | null }>('SELECT stream, COUNT(*) AS n, MIN(ts) AS oldest FROM outbox WHERE sent_at IS NULL GROUP BY stream')
-    const oldest = rows.reduce<number | null>((acc, r) => (r.oldest !== null && (acc === null || r.oldest < acc) ? r.oldest : acc), null)
+    const counts = this.counts ?? await this.outbox.counts()
+    const now = this.ctx.clock.now()
+    const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString())
+    const parkedCounts = await this.outbox.parkedCounts()
+    const streams = Object.fromEntries(STREAMS.map((s) => {
+      const c = counts[s]
+      const st = this.drainer?.state[s]
+      return [s, {
+        destination: !st?.transport ? (s === 'ops' ? 'kept at the edge (no crm.opsUrl)' : 'none (stand-alone)') : st.transport,
+        backlog: c.rows + c.packed, packed: c.packed, oldestAgeSeconds: c.oldestTs === null ? null : Math.max(0, Math.round((now - c.oldestTs) / 1000)),
+        delivered: st?.delivered ?? 0, retried: st?.retried ?? 0, parked: parkedCounts[s] ?? 0,
+        lastSuccess: iso(st?.lastSuccess), lastError: st?.lastError ?? null, nextAttempt: iso(st?.retryAt),
+      }]
+    })) as SyncView['streams']
+    const crm = this.drainer?.state.crm
+    const oldest = counts.crm.oldestTs
     return {
-      backlog: rows.reduce((n, r) => n + r.n, 0),
-      oldestAgeSeconds: oldest === null ? null : Math.max(0, Math.round((this.ctx.clock.now() - oldest) / 1000)),
-      lastSuccessAt: null,
-      lastError: 'CRM sync is not configured on this gateway yet',
-      byStream: Object.fromEntries(rows.map((r) => [r.stream, r.n])),
+      mode: !this.ctx.config.crm.url ? 'stand-alone' : this.ctx.config.crm.mqtt.url ? 'mqtt' : 'http',
+      backlog: counts.crm.rows + counts.crm.packed + counts.ops.rows + counts.ops.packed,
+      oldestAgeSeconds: oldest === null ? null : Math.max(0, Math.round((now - oldest) / 1000)),
+      lastSuccess: iso(crm?.lastSuccess),
+      lastError: !this.ctx.config.crm.url ? 'CRM sync is off: no crm.url (AISLE_CRM_URL); the gateway runs stand-alone' : crm?.lastError ?? null,
+      delivered: (this.drainer?.state.crm.delivered ?? 0) + (this.drainer?.state.ops.delivered ?? 0),
+      parked: Object.values(parkedCounts).reduce((a, b) => a + b, 0),
+      byStream: { crm: counts.crm.rows + counts.crm.packed, ops: counts.ops.rows + counts.ops.packed },
+      streams,
+      budget: { bytes: this.bytes(), budgetBytes: this.budgetBytes, state: this.budgetState },
+      inbound: Object.fromEntries(RESOURCES.map((r: Resource) => {
+        const s = this.puller?.state[r]
+        return [r, { lastPull: iso(s?.lastPull), lastApplied: iso(s?.lastApplied), lastError: s ? s.lastError : 'stand-alone', notModified: s?.notModified ?? 0 }]
+      })),
+      recentlyParked: (await this.outbox.parked(10)).map((p) => ({ stream: p.stream, event: p.event, messageId: p.messageId, reason: p.reason, parkedAt: new Date(p.parkedAt).toISOString() })),
+      overrides: this.overrides.map((o) => ({ resource: o.resource, id: o.id, at: new Date(o.at).toISOString() })),
     }
   }
 }

@@ -24,7 +24,17 @@ export interface CampaignView { campaign: Campaign; source: string; retiredAt: s
 
 export interface DeadLetterView { id: number; receivedAt: string; topic: string; device: string | null; reason: string; detail: string | null; size: number; payload: string }
 
-export interface SyncView { backlog: number; oldestAgeSeconds: number | null; lastSuccessAt: string | null; lastError: string | null; byStream: Record<string, number> }
+export interface SyncStreamView { destination: string; backlog: number; packed: number; oldestAgeSeconds: number | null; delivered: number; retried: number; parked: number; lastSuccess: string | null; lastError: string | null; nextAttempt: string | null }
+export interface SyncView {
+  mode: 'stand-alone' | 'http' | 'mqtt'
+  backlog: number; oldestAgeSeconds: number | null; lastSuccess: string | null; lastError: string | null; delivered: number; parked: number
+  byStream: Record<string, number>
+  streams: { crm: SyncStreamView; ops: SyncStreamView }
+  budget: { bytes: number; budgetBytes: number; state: 'ok' | 'alarm' | 'full' }
+  inbound: Record<string, { lastPull: string | null; lastApplied: string | null; lastError: string | null; notModified: number }>
+  recentlyParked: { stream: string; event: string; messageId: string; reason: string; parkedAt: string }[]
+  overrides: { resource: string; id: string; at: string }[]
+}
 
 export interface DecisionView { id: number; ts: string; memberId: string; zone: string | null; trigger: string; offerId: string | null; campaignId: string | null; modelVersion: string | null; fallback: string | null; considered: { campaignId: string; outcome: string; score?: number }[] }
 

@@ -12,7 +12,7 @@ import type { Logger } from '../core/log.js'
 import { FEATURE_VERSION } from './features.js'
 import { ModelError, Scorer } from './scorer.js'
 
-export interface ManifestEntry { name: string; file: string; sha256: string; featureVersion: string; architecture?: string; trainedAt?: string; auc?: number }
+export interface ManifestEntry { name: string; file: string; sha256: string; featureVersion: string; architecture?: string; trainedAt?: string; auc?: number; /** the CRM's version of a model pulled from it */ crmVersion?: string }
 export interface Manifest { default?: string; models: ManifestEntry[] }
 
 export interface LoadedModel { version: string; entry: ManifestEntry; scorer: Scorer; loadedAt: number }
@@ -104,8 +104,8 @@ export class ModelRegistry {
   }
 
   /** Store an uploaded model in `dir` (the gateway's data folder), add it to that manifest and activate it. */
-  async upload(dir: string, name: string, bytes: Uint8Array, expectedSha: string, meta: { architecture?: string } = {}): Promise<{ ok: true; version: string } | { ok: false; error: string }> {
-    const entry: ManifestEntry = { name, file: `${name}.onnx`, sha256: expectedSha.toLowerCase(), featureVersion: FEATURE_VERSION, ...(meta.architecture ? { architecture: meta.architecture } : {}), trainedAt: new Date(this.now()).toISOString() }
+  async upload(dir: string, name: string, bytes: Uint8Array, expectedSha: string, meta: { architecture?: string; crmVersion?: string } = {}): Promise<{ ok: true; version: string } | { ok: false; error: string }> {
+    const entry: ManifestEntry = { name, file: `${name}.onnx`, sha256: expectedSha.toLowerCase(), featureVersion: FEATURE_VERSION, ...(meta.architecture ? { architecture: meta.architecture } : {}), ...(meta.crmVersion ? { crmVersion: meta.crmVersion } : {}), trainedAt: new Date(this.now()).toISOString() }
     const r = await this.install(entry, bytes)
     if (!r.ok) return r
     mkdirSync(dir, { recursive: true })

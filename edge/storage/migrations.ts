@@ -294,6 +294,45 @@ CREATE TABLE device_credentials (
 );
 `,
   },
+  {
+    version: 8,
+    name: 'crm sync',
+    sql: `
+-- during an outage the oldest undelivered outbox rows of a stream are packed into compressed blocks (the
+-- outbox's commit order is kept: a block holds a contiguous run of one stream's rows, older than any row left)
+CREATE TABLE outbox_blocks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream TEXT NOT NULL,
+  first_id INTEGER NOT NULL,
+  last_id INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  oldest_ts INTEGER NOT NULL,
+  subjects TEXT NOT NULL,             -- keyed hashes of the user and anonymous ids inside (for erasure), never the ids
+  data BLOB NOT NULL                  -- deflate of the rows as JSON
+);
+CREATE INDEX outbox_blocks_stream ON outbox_blocks (stream, first_id);
+-- events the receiver refused for good (or too large to send): kept with the reason, not blocking the stream
+CREATE TABLE outbox_parked (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream TEXT NOT NULL,
+  message_id TEXT NOT NULL UNIQUE,
+  event TEXT NOT NULL,
+  user_id TEXT,
+  anonymous_id TEXT,
+  properties TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  parked_at INTEGER NOT NULL
+);
+CREATE INDEX outbox_parked_user ON outbox_parked (user_id);
+-- inbound cursors and ETags, applied only after what they name is committed
+CREATE TABLE sync_state (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+`,
+  },
 ]
 
 export async function migrate(db: Db, now: number, migrations: Migration[] = MIGRATIONS): Promise<number[]> {

@@ -95,18 +95,12 @@ export function dwellSessionOps(e: ZoneEvent, dwellAt: number, source: string, u
 
 // ---------- dead letters ----------
 
-export function deadLetterOps(d: DeadLetter, storeId: string, seq: string): WriteOp[] {
-  return [
-    {
-      op: 'insert', table: 'dead_letters',
-      columns: ['received_at', 'topic', 'device', 'reason', 'detail', 'size', 'payload'],
-      row: [d.receivedAt, d.topic, d.device, d.reason, d.detail, d.size, d.payload],
-    },
-    outboxOp({
-      stream: 'ops', messageId: `dead-letter:${storeId}:${seq}`, event: 'Message Dead-Lettered', anonymousId: storeId, ts: d.receivedAt,
-      properties: { topic: d.topic, device: d.device, reason: d.reason, size: d.size },
-    }),
-  ]
+export function deadLetterOps(d: DeadLetter): WriteOp[] {
+  return [{
+    op: 'insert', table: 'dead_letters',
+    columns: ['received_at', 'topic', 'device', 'reason', 'detail', 'size', 'payload'],
+    row: [d.receivedAt, d.topic, d.device, d.reason, d.detail, d.size, d.payload],
+  }]
 }
 
 export function pruneDeadLettersOp(keep: number): WriteOp {
@@ -166,6 +160,7 @@ export function memberEraseOps(memberId: string, memberHash: string, pseudonym: 
     { op: 'sql', sql: 'DELETE FROM dwell_sessions WHERE subject = ?', params: [pseudonym] },
     { op: 'sql', sql: "UPDATE assist_requests SET member_id = NULL, origin = 'erased' WHERE member_id = ? OR origin = ?", params: [memberId, pseudonym] },
     { op: 'sql', sql: 'DELETE FROM outbox WHERE user_id = ? OR anonymous_id = ?', params: [memberId, pseudonym] },
+    { op: 'sql', sql: 'DELETE FROM outbox_parked WHERE user_id = ? OR anonymous_id = ?', params: [memberId, pseudonym] },
     { op: 'sql', sql: "DELETE FROM dead_letters WHERE instr(CAST(payload AS TEXT), ?) > 0", params: [memberId] },
     { op: 'sql', sql: 'INSERT OR REPLACE INTO erased_members (member_hash, erased_at) VALUES (?, ?)', params: [memberHash, now] },
   ]

@@ -26,6 +26,13 @@ export interface OutboxEvent {
 
 export const OUTBOX_COLUMNS = ['stream', 'message_id', 'event', 'user_id', 'anonymous_id', 'properties', 'ts'] as const
 
+/** what an outbox row takes on disk, roughly: its text plus the row's and the indexes' overhead */
+export function outboxRowBytes(row: readonly unknown[]): number {
+  let n = 48
+  for (const v of row) n += typeof v === 'string' ? v.length + 2 : 8
+  return n + String(row[1]).length + String(row[3] ?? '').length
+}
+
 export function outboxOp(e: OutboxEvent): InsertOp {
   return {
     op: 'insert',
@@ -104,10 +111,27 @@ export class Store {
     })
   }
 
+  /**
+   * Set by CRM sync at its outbox budget: an outbox record it refuses (discretionary events only) is left out of
+   * its unit, which commits without it; the refusal is counted there.
+   */
+  outboxGate: ((stream: string, event: string) => boolean) | null = null
+  /** told of every committed outbox record (stream, approximate bytes) */
+  onOutbox: ((stream: string, bytes: number) => void) | null = null
+
   /** Submit one atomic unit; resolves once committed. Counts outbox rows for the backlog gauge. */
   async write(unit: Unit): Promise<void> {
+    const gate = this.outboxGate
+    if (gate) {
+      const kept = unit.filter((op) => !(op.op === 'insert' && op.table === 'outbox' && !gate(String(op.row[0]), String(op.row[2]))))
+      if (kept.length !== unit.length) unit = kept
+    }
     await this.queue.submit(unit)
-    for (const op of unit) if (op.op === 'insert' && op.table === 'outbox') this.outboxBacklog++
+    for (const op of unit) {
+      if (op.op !== 'insert' || op.table !== 'outbox') continue
+      this.outboxBacklog++
+      if (this.onOutbox) this.onOutbox(String(op.row[0]), outboxRowBytes(op.row))
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,72 @@
+/**
+ * Segment-compatible envelopes (CONTRACT 7.1): one outbox record -> one `track` event; events -> batches of at
+ * most 500 KB, each event at most 32 KB. Pure: no I/O, no clock (the caller passes `sentAt`).
+ */
+import type { OutboxRecord } from './outbox.js'
+
+export const MAX_BATCH_BYTES = 500 * 1024
+export const MAX_EVENT_BYTES = 32 * 1024
+export const MAX_MESSAGE_ID = 100
+export const LIBRARY_NAME = 'aisle-edge'
+
+export interface EnvelopeContext {
+  storeId: string
+  version: string
+  /** the user id of a record whose id is sealed at rest (`Member Erased`), null when it cannot be opened */
+  unseal: (sealed: string) => string | null
+}
+
+/** property that carries a sealed user id instead of `user_id` (the erased member's id is not kept in clear) */
+export const SEALED_USER = '_sealedUserId'
+
+/** The event as JSON text, or why it cannot be sent. */
+export function envelope(r: OutboxRecord, c: EnvelopeContext): { json: string } | { refused: string } {
+  let properties: Record<string, unknown>
+  try {
+    properties = JSON.parse(r.properties) as Record<string, unknown>
+  } catch {
+    return { refused: 'properties are not JSON' }
+  }
+  let userId = r.userId
+  if (typeof properties[SEALED_USER] === 'string') {
+    userId = c.unseal(properties[SEALED_USER] as string)
+    delete properties[SEALED_USER]
+    if (userId === null) return { refused: 'sealed user id cannot be opened (storage key changed)' }
+  }
+  if (r.messageId.length > MAX_MESSAGE_ID) return { refused: `messageId over ${MAX_MESSAGE_ID} characters` }
+  const e: Record<string, unknown> = { type: 'track', event: r.event }
+  if (userId) e['userId'] = userId
+  else e['anonymousId'] = r.anonymousId ?? c.storeId
+  e['properties'] = properties
+  e['timestamp'] = new Date(r.ts).toISOString()
+  e['messageId'] = r.messageId
+  e['context'] = { store: c.storeId, library: { name: LIBRARY_NAME, version: c.version } }
+  const json = JSON.stringify(e)
+  if (Buffer.byteLength(json, 'utf8') > MAX_EVENT_BYTES) return { refused: `event over ${MAX_EVENT_BYTES / 1024} KB (${Buffer.byteLength(json, 'utf8')} bytes)` }
+  return { json }
+}
+
+export interface Prepared { record: OutboxRecord; json: string; bytes: number }
+
+const HEAD = '{"batch":['
+const tail = (sentAt: string) => `],"sentAt":"${sentAt}"}`
+
+/** Cut the events, in order, into batches under the size limit (an event never splits). */
+export function cut(events: readonly Prepared[], maxBytes = MAX_BATCH_BYTES): Prepared[][] {
+  const room = maxBytes - HEAD.length - tail('2000-01-01T00:00:00.000Z').length
+  const out: Prepared[][] = []
+  let cur: Prepared[] = []
+  let size = 0
+  for (const e of events) {
+    const add = e.bytes + (cur.length ? 1 : 0)
+    if (cur.length && size + add > room) { out.push(cur); cur = []; size = 0 }
+    size += e.bytes + (cur.length ? 1 : 0)
+    cur.push(e)
+  }
+  if (cur.length) out.push(cur)
+  return out
+}
+
+export function body(events: readonly Prepared[], sentAt: string): string {
+  return HEAD + events.map((e) => e.json).join(',') + tail(sentAt)
+}
