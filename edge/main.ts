@@ -15,6 +15,7 @@ import { Db } from './storage/db.js'
 import { localDay } from './offers/time.js'
 import { sha256Hex } from './http/auth.js'
 import { runSimulator, type RunningSimulator } from '../devices/simulator/runner.js'
+import { startDemoCrm, type DemoCrm } from '../cloud-sync/reference-crm/demo.js'
 import { adminProvision, rememberingProvision } from '../devices/simulator/device-pool.js'
 
 const USAGE = `usage:
@@ -82,10 +83,17 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err
   }
-  const { config, envAdminToken } = loaded
+  let { config } = loaded
+  const { envAdminToken } = loaded
   const log = createLogger({ level: config.log.level })
   let gw: Gateway
+  let demoCrm: DemoCrm | null = null
   try {
+    if (demo && !config.crm.url) {
+      // the demo's central side: the reference CRM with the demo store's members and campaigns (a development aid)
+      demoCrm = await startDemoCrm({ dataDir: config.dataDir, storeId: config.store.id, members: config.members, campaigns: config.campaigns, layout: null })
+      config = { ...config, crm: { ...config.crm, ...demoCrm.settings } }
+    }
     gw = await startGateway({ config, envAdminToken, log, demo })
   } catch (err) {
     // one clear line, and out at once: nothing keeps running half-started
@@ -133,6 +141,8 @@ async function main(argv: string[]): Promise<number> {
   if (gw.demoAdminToken) lines.push(`  console:      ${gw.httpUrl}/console#token=${gw.demoAdminToken}   (store IT: map, devices, offers, calls, calibration, health)`)
   else lines.push(`  console:      ${gw.httpUrl}/console   (sign in with an admin token)`)
   if (gw.demoAdminToken) lines.push(`  admin token:  ${gw.demoAdminToken}`)
+  if (demoCrm) lines.push(`  CRM sync:     ${gw.httpUrl}/v1/admin/sync   (to the reference CRM at ${demoCrm.crm.url}; point AISLE_CRM_URL at your own)`)
+  else if (config.crm.url) lines.push(`  CRM sync:     ${gw.httpUrl}/v1/admin/sync   (to ${config.crm.mqtt.url ?? config.crm.url})`)
   if (sim) lines.push(`  simulator:    ${config.simulator.shoppers} shoppers walking the store; the first member reaches the dairy fridge in about 30 s`)
   if (sim && demoMember) {
     // a second start on the same day: the demo members already had today's offers (campaigns cap them at once a day)
@@ -174,6 +184,7 @@ async function main(argv: string[]): Promise<number> {
       void (async () => {
         await sim?.stop().catch(() => {})
         await gw.stop()
+        await demoCrm?.crm.close().catch(() => {})
         resolve()
       })()
     }

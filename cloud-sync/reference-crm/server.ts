@@ -93,6 +93,8 @@ export interface ReferenceCrm {
   events(filter?: EventFilter): Promise<ReceivedEvent[]>
   count(): Promise<number>
   upsertMember(storeId: string, member: Member): Promise<void>
+  /** every member id the CRM has had for the store, erased ones included */
+  memberIds(storeId: string): Promise<string[]>
   eraseMember(storeId: string, memberId: string): Promise<void>
   putCampaign(storeId: string, c: Campaign): Promise<void>
   retireCampaign(storeId: string, id: string): Promise<void>
@@ -289,6 +291,11 @@ class Crm implements ReferenceCrm {
       const { seq } = (await this.db.get<{ seq: number }>('SELECT seq FROM store_seq WHERE store = ?', [store]))!
       await this.db.run('INSERT INTO members (store, member_id, body, seq) VALUES (?,?,?,?) ON CONFLICT (store, member_id) DO UPDATE SET body = excluded.body, seq = excluded.seq', [store, memberId, body, seq])
     })
+  }
+
+  /** every member id the CRM has had for the store, erased ones included */
+  async memberIds(store: string): Promise<string[]> {
+    return (await this.db.all<{ member_id: string }>('SELECT member_id FROM members WHERE store = ?', [storeId(store)])).map((r) => r.member_id)
   }
 
   async upsertMember(store: string, member: Member): Promise<void> {
