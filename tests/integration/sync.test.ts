@@ -234,3 +234,24 @@ t.test('stand-alone without crm.url: says so, and keeps the outbox', async (t) =
   t.match(v['lastError'], /no crm.url/)
   t.equal(v['inbound'].members.lastError, 'stand-alone')
 })
+
+t.test('layout from the CRM replaces the store\'s; a campaign the edge cannot run is refused with its reason and the rest stays', async (t) => {
+  const { crm, tg } = await withCrm(t, { crm: { pull: { campaignsSeconds: 1, layoutSeconds: 1 } } })
+  const store = tg.config.store.id
+  const layout = async () => (await (await fetch(`${tg.gw.httpUrl}/v1/admin/layout`, { headers: admin })).json()) as { zones: { id: string }[] }
+  // 404 from the CRM: the layout stays the store's
+  await waitFor(async () => (await syncView(tg))['inbound'].layout.lastPull, { what: 'a layout pull' })
+  t.same((await layout()).zones.map((z) => z.id), ['fridge-dairy', 'bakery'], '404: the layout is managed at the store')
+  await crm.setLayout(store, { zones: [{ id: 'fridge-dairy', kind: 'fridge', dwellSeconds: 10 }, { id: 'bakery', kind: 'counter' }, { id: 'produce', kind: 'aisle' }], anchors: [{ id: 'scn-dairy', kind: 'scanner', zone: 'fridge-dairy' }, { id: 'scn-bakery', kind: 'scanner', zone: 'bakery' }] })
+  await waitFor(async () => (await layout()).zones.some((z) => z.id === 'produce'), { what: 'the CRM layout at the edge', timeoutMs: 10_000 })
+  t.pass('the CRM\'s layout applied')
+  await crm.setLayout(store, null)
+  const good = { id: 'crm-ok', title: 'ok', trigger: { kind: 'enter', zone: 'bakery' }, offer: { discount: { kind: 'amount', value: 1 } }, validMinutes: 30 }
+  await crm.putCampaign(store, good as never)
+  await crm.putCampaign(store, { ...good, id: 'crm-nowhere', trigger: { kind: 'dwell', zone: 'no-such-zone', seconds: 5 } } as never)
+  await waitFor(async () => /crm-nowhere/.test((await syncView(tg))['inbound'].campaigns.lastError ?? ''), { what: 'the refusal shown', timeoutMs: 10_000 })
+  const list = ((await (await fetch(`${tg.gw.httpUrl}/v1/admin/campaigns`, { headers: admin })).json()) as { campaigns: { campaign: { id: string } }[] }).campaigns.map((c) => c.campaign.id)
+  t.ok(list.includes('crm-ok'), 'the valid campaign applied')
+  t.notOk(list.includes('crm-nowhere'), 'the invalid one not')
+  t.ok(tg.logs.some((l) => l.includes('crm-nowhere')), 'and logged')
+})
