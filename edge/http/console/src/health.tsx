@@ -6,8 +6,8 @@ import { useMemo, useState } from 'preact/hooks'
 import type uPlot from 'uplot'
 import { api } from './api.js'
 import { Chart } from './chart.js'
-import { Badge, Card, Empty, ago, bytes, duration, errorText } from './ui.js'
-import { gatewayNow, useStore } from './store.js'
+import { Action, Badge, Card, Empty, ago, bytes, duration, errorText } from './ui.js'
+import { can, gatewayNow, toast, useStore } from './store.js'
 
 interface DeadLetter { id: number; receivedAt: string; topic: string; device: string | null; reason: string; detail: string | null; size: number; payload: string }
 
@@ -22,11 +22,16 @@ function LagChart() {
   return <Chart options={options} data={data} height={160} label="event loop delay, last ten minutes" />
 }
 
-const syncLabel: Record<string, string> = { backlog: 'Outbox backlog', oldestAgeSeconds: 'Oldest unsent', lastSuccess: 'Last success', lastSuccessAt: 'Last success', lastError: 'Last error', delivered: 'Delivered', parked: 'Parked', byStream: 'Unsent by stream', inbound: 'Inbound pulls' }
+const syncLabel: Record<string, string> = { backlog: 'Outbox backlog', oldestAgeSeconds: 'Oldest unsent', lastSuccess: 'Last success', lastSuccessAt: 'Last success', lastError: 'Last error', delivered: 'Delivered', parked: 'Parked', byStream: 'Unsent by stream', mode: 'Mode' }
+const modeLabel: Record<string, string> = { 'stand-alone': 'stand-alone (no CRM configured)', http: 'HTTP to the CRM', mqtt: 'MQTT to the cloud broker' }
+
+interface SyncStream { destination: string; backlog: number; packed: number; oldestAgeSeconds: number | null; delivered: number; retried: number; parked: number; lastSuccess: string | null; lastError: string | null; nextAttempt: string | null }
 
 function SyncCard({ sync }: { sync: Record<string, unknown> }) {
+  const s = useStore()
   const value = (k: string, v: unknown) => {
     if (v === null || v === undefined) return <span class="muted">—</span>
+    if (k === 'mode' && typeof v === 'string') return <>{modeLabel[v] ?? v}</>
     if (k === 'oldestAgeSeconds' && typeof v === 'number') return <span class={v > 3600 ? 'warn-text' : ''}>{duration(v)}</span>
     if ((k === 'lastSuccess' || k === 'lastSuccessAt' || k.endsWith('At')) && typeof v === 'string') return <span title={v}>{ago(v)}</span>
     if (k === 'lastError' && typeof v === 'string') return <span class="warn-text">{v}</span>
@@ -34,9 +39,24 @@ function SyncCard({ sync }: { sync: Record<string, unknown> }) {
     if (typeof v === 'object') return <code class="small">{JSON.stringify(v)}</code>
     return <>{String(v)}</>
   }
+  const simple = Object.entries(sync).filter(([k]) => syncLabel[k] && k !== 'byStream')
+  const streams = sync['streams'] as Record<string, SyncStream> | undefined
+  const inbound = sync['inbound'] as Record<string, { lastPull: string | null; lastApplied: string | null; lastError: string | null; notModified: number }> | undefined
+  const budget = sync['budget'] as { bytes: number; budgetBytes: number; state: string } | undefined
+  const parked = (sync['recentlyParked'] as { stream: string; event: string; messageId: string; reason: string; parkedAt: string }[] | undefined) ?? []
+  const overrides = (sync['overrides'] as { resource: string; id: string; at: string }[] | undefined) ?? []
+  const when = (v: string | null) => (v ? <span title={v}>{ago(v)}</span> : <span class="muted">—</span>)
   return (
-    <Card title="CRM sync">
-      <dl class="facts">{Object.entries(sync).map(([k, v]) => <><dt>{syncLabel[k] ?? k}</dt><dd>{value(k, v)}</dd></>)}</dl>
+    <Card title="CRM sync" actions={can(s.you?.role, 'operator') && sync['mode'] !== 'stand-alone' ? <Action kind="secondary" testid="sync-retry" run={async () => { await api('POST', '/sync/retry'); toast('trying the CRM now', 'ok') }}>Retry now</Action> : undefined}>
+      <dl class="facts">{simple.map(([k, v]) => <><dt>{syncLabel[k] ?? k}</dt><dd>{value(k, v)}</dd></>)}
+        {budget ? <><dt>Outbox disk</dt><dd class={budget.state !== 'ok' ? 'warn-text' : ''} data-testid="sync-budget">{bytes(budget.bytes)} of {bytes(budget.budgetBytes)}{budget.state === 'full' ? ': FULL, no new offers' : budget.state === 'alarm' ? ': near the budget' : ''}</dd></> : null}
+      </dl>
+      {streams ? <div class="table-wrap"><table class="compact" data-testid="sync-streams"><thead><tr><th>Stream</th><th>To</th><th class="num">Unsent</th><th class="num">Packed</th><th>Oldest</th><th class="num">Delivered</th><th class="num">Retries</th><th class="num">Parked</th><th>Last success</th><th>Last error</th><th>Next try</th></tr></thead>
+        <tbody>{Object.entries(streams).map(([name, st]) => <tr data-stream={name}><td>{name}</td><td class="small">{st.destination}</td><td class="num">{st.backlog}</td><td class="num">{st.packed}</td><td>{st.oldestAgeSeconds === null ? '—' : duration(st.oldestAgeSeconds)}</td><td class="num">{st.delivered}</td><td class="num">{st.retried}</td><td class="num">{st.parked}</td><td>{when(st.lastSuccess)}</td><td class="small warn-text">{st.lastError ?? ''}</td><td>{when(st.nextAttempt)}</td></tr>)}</tbody></table></div> : null}
+      {inbound ? <div class="table-wrap"><table class="compact" data-testid="sync-inbound"><thead><tr><th>Pulled</th><th>Last pull</th><th>Last applied</th><th class="num">Unchanged (304)</th><th>Problem</th></tr></thead>
+        <tbody>{Object.entries(inbound).map(([name, r]) => <tr data-resource={name}><td>{name}</td><td>{when(r.lastPull)}</td><td>{when(r.lastApplied)}</td><td class="num">{r.notModified}</td><td class="small warn-text">{r.lastError ?? ''}</td></tr>)}</tbody></table></div> : null}
+      {parked.length ? <><h3>Parked (refused for good, not blocking their stream)</h3><ul class="small">{parked.map((p) => <li><span class="mono">{p.event}</span> {p.messageId}: {p.reason} ({ago(p.parkedAt)})</li>)}</ul></> : null}
+      {overrides.length ? <><h3>Store edits the CRM replaced (the CRM owns members and campaigns)</h3><ul class="small">{overrides.map((o) => <li>{o.resource} {o.id} ({ago(o.at)})</li>)}</ul></> : null}
     </Card>
   )
 }
