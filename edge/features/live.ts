@@ -425,8 +425,8 @@ export class LiveFeature implements Feature {
     const bucket = 15 * 60_000
     const [campaigns, issued, redeemed] = await Promise.all([
       campaignFigures(this.ctx.store),
-      this.ctx.store.all<{ b: number; n: number }>('SELECT (issued_at - ?) / ? AS b, COUNT(*) AS n FROM offers WHERE issued_at >= ? GROUP BY b ORDER BY b', [dayStart, bucket, dayStart]),
-      this.ctx.store.all<{ b: number; n: number }>('SELECT (redeemed_at - ?) / ? AS b, COUNT(*) AS n FROM offers WHERE redeemed_at >= ? GROUP BY b ORDER BY b', [dayStart, bucket, dayStart]),
+      this.ctx.store.all<{ b: number; n: number }>('SELECT CAST((issued_at - ?) / ? AS INTEGER) AS b, COUNT(*) AS n FROM offers WHERE issued_at >= ? GROUP BY b ORDER BY b', [dayStart, bucket, dayStart]),
+      this.ctx.store.all<{ b: number; n: number }>('SELECT CAST((redeemed_at - ?) / ? AS INTEGER) AS b, COUNT(*) AS n FROM offers WHERE redeemed_at >= ? GROUP BY b ORDER BY b', [dayStart, bucket, dayStart]),
     ])
     return { campaigns, day: { start: dayStart, bucketMs: bucket, issued: issued.map((r) => [Math.floor(r.b), r.n]), redeemed: redeemed.map((r) => [Math.floor(r.b), r.n]) } }
   }
