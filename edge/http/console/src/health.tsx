@@ -6,7 +6,7 @@ import { useMemo, useState } from 'preact/hooks'
 import type uPlot from 'uplot'
 import { api } from './api.js'
 import { Chart } from './chart.js'
-import { Action, Badge, Card, Empty, ago, bytes, duration, errorText } from './ui.js'
+import { Action, Badge, Card, Empty, ago, bytes, duration, errorText, storeTimeAxis } from './ui.js'
 import { can, gatewayNow, toast, useStore } from './store.js'
 
 interface DeadLetter { id: number; receivedAt: string; topic: string; device: string | null; reason: string; detail: string | null; size: number; payload: string }
@@ -14,11 +14,16 @@ interface DeadLetter { id: number; receivedAt: string; topic: string; device: st
 function LagChart() {
   const s = useStore()
   const data = useMemo<uPlot.AlignedData>(() => [s.lagHistory.map((x) => x.ts / 1000), s.lagHistory.map((x) => x.p99), s.lagHistory.map((x) => x.max)], [s.lagHistory])
-  const options = useMemo<Omit<uPlot.Options, 'width' | 'height'>>(() => ({
+  const tz = s.store?.timezone
+  const options = useMemo<Omit<uPlot.Options, 'width' | 'height'>>(() => {
+    const time = storeTimeAxis(tz)
+    return {
+    tzDate: time.tzDate,
     scales: { x: { time: true }, y: { range: (_u, _a, max) => [0, Math.max(50, (max ?? 0) * 1.2)] } },
-    series: [{}, { label: 'p99 (ms)', stroke: '#2f6fb5', width: 2, points: { show: false } }, { label: 'max (ms)', stroke: '#c77d00', points: { show: false } }],
-    axes: [{}, { label: 'ms', size: 45 }],
-  }), [])
+    series: [{ label: 'time', ...time.x }, { label: 'p99 (ms)', stroke: '#2f6fb5', width: 2, points: { show: false } }, { label: 'max (ms)', stroke: '#c77d00', points: { show: false } }],
+    axes: [time.axis, { label: 'ms', size: 45 }],
+    }
+  }, [tz])
   return <Chart options={options} data={data} height={160} label="event loop delay, last ten minutes" />
 }
 

@@ -101,6 +101,14 @@ function fit(label: string, width: number, fs: number): string {
   return label.length <= n ? label : `${label.slice(0, n - 1)}…`
 }
 
+/** a subject id short enough for a table cell that still tells two apart: its kind prefix and its end */
+export function shortId(id: string): string {
+  if (id.length <= 22) return id
+  const colon = id.indexOf(':')
+  const head = colon > 0 && colon < 12 ? id.slice(0, colon + 1) : ''
+  return `${head}…${id.slice(-(21 - head.length))}`
+}
+
 const subjectKind = (s: string): 'member' | 'band' | 'tag' => (s.startsWith('pm:') ? 'member' : s.startsWith('band:') ? 'band' : 'tag')
 
 type Colour = 'now' | 'traffic' | 'dwell'
@@ -160,6 +168,8 @@ export function MapView() {
             <span class="swatch" style={{ background: fill(1, 1) }} />{colour === 'dwell' ? duration(max) : Math.round(max)}
             <span class="sep" />
             <span class="dot member" />member <span class="dot tag" />tag or phone <span class="dot band" />clerk <span class="call-key">!</span>call
+            <span class="sep" />
+            <span class="key scanner" />scanner <span class="key beacon" />beacon <span class="key button" />call button
           </div>
         </div>
         <svg class="store-map" viewBox={`${view.x} ${view.y} ${view.w} ${view.h}`} preserveAspectRatio="xMidYMid meet" aria-label="store map" data-testid="store-map">
@@ -169,8 +179,6 @@ export function MapView() {
             return (
               <g class={`zone ${selected === g.zone.id ? 'selected' : ''}`} data-zone={g.zone.id} data-count={count} onClick={() => setSelected(selected === g.zone.id ? null : g.zone.id)} role="button" aria-label={`zone ${g.zone.name ?? g.zone.id}: ${count} people`}>
                 <polygon points={g.poly.map((p) => p.join(',')).join(' ')} style={{ fill: fill(v, max) }} />
-                <text x={g.box.x0 + 0.5} y={g.box.y0 + 0.5 + fs} font-size={fs} class="zone-name">{fit(g.zone.name ?? g.zone.id, g.box.x1 - g.box.x0 - 1 - 2.5 * fs, fs)}</text>
-                <text x={g.box.x1 - 0.5} y={g.box.y0 + 0.5 + fs} font-size={fs} class="zone-count" text-anchor="end">{colour === 'dwell' ? (v ? duration(v) : '') : v ? `${Math.round(v)}${unit}` : ''}</text>
               </g>
             )
           })}
@@ -219,6 +227,16 @@ export function MapView() {
               </g>
             )
           })}
+          {/* zone names and figures last, with a halo: markers never hide them */}
+          <g class="zone-labels" aria-hidden="true">{[...geo.zones.values()].map((g) => {
+            const v = values.get(g.zone.id) ?? 0
+            return (
+              <g key={g.zone.id}>
+                <text x={g.box.x0 + 0.5} y={g.box.y0 + 0.5 + fs} font-size={fs} class="zone-name">{fit(g.zone.name ?? g.zone.id, g.box.x1 - g.box.x0 - 1 - 2.5 * fs, fs)}</text>
+                <text x={g.box.x1 - 0.5} y={g.box.y0 + 0.5 + fs} font-size={fs} class="zone-count" text-anchor="end">{colour === 'dwell' ? (v ? duration(v) : '') : v ? `${Math.round(v)}${unit}` : ''}</text>
+              </g>
+            )
+          })}</g>
         </svg>
         {people.length > MAX_DOTS ? <p class="muted small">{people.length} people: the first {MAX_DOTS} are drawn; zone figures count everyone.</p> : null}
       </div>
@@ -263,10 +281,13 @@ function ZonePanel({ id, onClose }: { id: string; onClose: () => void }) {
   const devById = new Map(s.devices.devices.map((d) => [d.id, d]))
   return (
     <Card title={z.name ?? z.id} actions={<button type="button" class="btn secondary" onClick={onClose} aria-label="close">✕</button>} class="zone-panel">
-      <p class="muted small">{z.id}{z.kind ? ` · ${z.kind}` : ''} · dwell after {z.dwellSeconds ?? 10} s · {s.traffic[id] ?? 0} visits in the last hour</p>
-      <h3>Here now ({here.length})</h3>
+      <p class="muted small" data-testid="zone-facts">{[z.name && z.name !== z.id ? z.id : null, z.kind && z.kind !== z.id && z.kind !== z.name ? z.kind : null, `dwell after ${z.dwellSeconds ?? 10} s`, `${s.traffic[id] ?? 0} visits in the last hour`].filter(Boolean).join(' · ')}</p>
+      <dl class="facts">
+        <dt>Here now</dt><dd>{here.length}</dd>
+        <dt>Average time here</dt><dd data-testid="zone-avg-dwell">{here.length ? duration(here.reduce((n, x) => n + (x.since === null ? 0 : Math.max(0, now - x.since) / 1000), 0) / here.length) : '—'}</dd>
+      </dl>
       {here.length ? (
-        <table class="compact"><tbody>{here.slice(0, 50).map((x) => <tr><td class="mono" title={x.subject}>{x.subject.length > 26 ? `${x.subject.slice(0, 25)}…` : x.subject}</td><td class="num">{duration(x.since === null ? 0 : (now - x.since) / 1000)}</td></tr>)}</tbody></table>
+        <table class="compact"><thead><tr><th>Who</th><th>Id</th><th class="num">Here for</th></tr></thead><tbody>{here.slice(0, 50).map((x) => <tr><td>{subjectKind(x.subject) === 'member' ? 'member' : 'tag or phone'}</td><td class="mono" title={x.subject}>{shortId(x.subject)}</td><td class="num">{duration(x.since === null ? 0 : (now - x.since) / 1000)}</td></tr>)}</tbody></table>
       ) : <Empty>Nobody is located here.</Empty>}
       {here.length > 50 ? <p class="muted small">and {here.length - 50} more</p> : null}
       {bands.length ? <><h3>Clerks</h3><ul class="plain">{bands.map((b) => <li>{b.clerkId ?? b.band} <Badge kind={b.status === 'available' ? 'ok' : b.status === 'busy' ? 'info' : 'muted'}>{b.status}</Badge></li>)}</ul></> : null}

@@ -7,7 +7,7 @@ import { useMemo, useState } from 'preact/hooks'
 import uPlot from 'uplot'
 import { api } from './api.js'
 import { Chart } from './chart.js'
-import { Action, Badge, Card, Empty, ago, errorText, num, pct, pts } from './ui.js'
+import { Action, Badge, Card, Empty, ago, errorText, num, pct, pts, storeTimeAxis } from './ui.js'
 import { can, gatewayNow, patch, state, toast, useStore, type Campaign, type CampaignItem, type Day, type Figures } from './store.js'
 
 function dayData(day: Day, now: number): uPlot.AlignedData {
@@ -23,13 +23,16 @@ function dayData(day: Day, now: number): uPlot.AlignedData {
 function DayChart({ day, tz }: { day: Day; tz: string }) {
   const data = useMemo(() => dayData(day, gatewayNow()), [day])
   const bars = uPlot.paths.bars!({ size: [0.8, 40], gap: 1 })
-  const options = useMemo<Omit<uPlot.Options, 'width' | 'height'>>(() => ({
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), tz),
+  const options = useMemo<Omit<uPlot.Options, 'width' | 'height'>>(() => {
+    const time = storeTimeAxis(tz)
+    return {
+    tzDate: time.tzDate,
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(4, max * 1.15)] } },
-    series: [{}, { label: 'issued', stroke: '#2f6fb5', fill: 'rgba(47,111,181,.35)', paths: bars, points: { show: false } }, { label: 'redeemed', stroke: '#0b7a4b', width: 2, points: { show: false } }],
-    axes: [{}, { label: 'offers per 15 min', size: 50 }],
+    series: [{ label: 'time', ...time.x }, { label: 'issued', stroke: '#2f6fb5', fill: 'rgba(47,111,181,.35)', paths: bars, points: { show: false } }, { label: 'redeemed', stroke: '#0b7a4b', width: 2, points: { show: false } }],
+    axes: [time.axis, { label: 'offers per 15 min', size: 50 }],
     legend: { live: true },
-  }), [tz])
+    }
+  }, [tz])
   return <Chart options={options} data={data} height={200} label="offers issued and redeemed today, per 15 minutes" />
 }
 

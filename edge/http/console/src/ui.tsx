@@ -28,7 +28,28 @@ export const pct = (x: number | null | undefined, digits = 1): string => (x === 
 export const pts = (x: number | null | undefined): string => (x === null || x === undefined ? '—' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} pts`)
 export const num = (x: number | null | undefined): string => (x === null || x === undefined ? '—' : x.toLocaleString('en'))
 export const bytes = (b: number): string => (b < 1024 ? `${b} B` : b < 1024 ** 2 ? `${(b / 1024).toFixed(1)} KiB` : b < 1024 ** 3 ? `${(b / 1024 ** 2).toFixed(1)} MiB` : `${(b / 1024 ** 3).toFixed(2)} GiB`)
-export const timeOf = (t: number | string, tz?: string): string => new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit', ...(tz ? { timeZone: tz } : {}) })
+export const timeOf = (t: number | string, tz?: string): string => new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', ...(tz ? { timeZone: tz } : {}) })
+
+/**
+ * A chart's time axis in the store's time zone and 24-hour clock, whatever the browser's own are: tick labels
+ * (spaced so they never collide), the legend's time, and ticks placed on the store's hours.
+ */
+export function storeTimeAxis(tz: string | undefined): { tzDate: (ts: number) => Date; x: { value: (u: unknown, v: number | null) => string }; axis: { space: number; values: (u: unknown, splits: number[]) => string[] } } {
+  const zone = tz ?? 'UTC'
+  const hm = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: zone })
+  const hms = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZone: zone })
+  // uPlot's own helper, without importing uPlot here: a Date whose local fields are the store's wall clock
+  const tzDate = (ts: number) => {
+    const d = new Date(ts * 1000)
+    const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(d).map((x) => [x.type, Number(x.value)]))
+    return new Date(p['year']!, p['month']! - 1, p['day']!, p['hour']!, p['minute']!, p['second']!, d.getMilliseconds())
+  }
+  return {
+    tzDate,
+    x: { value: (_u, v) => (v === null ? '—' : hms.format(v * 1000)) },
+    axis: { space: 70, values: (_u, splits) => splits.map((v) => hm.format(v * 1000)) },
+  }
+}
 
 export function Badge({ kind, children, title }: { kind: 'ok' | 'warn' | 'bad' | 'muted' | 'info'; children: ComponentChildren; title?: string }) {
   return <span class={`badge ${kind}`} title={title}>{children}</span>
