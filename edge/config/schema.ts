@@ -174,7 +174,7 @@ export const ConfigSchema = Type.Object({
     level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   }, { additionalProperties: false }),
   crm: Type.Object({
-    url: Type.Union([Type.String({ pattern: '^https?://', maxLength: 2048 }), Type.Null()], { description: 'central CRM base URL (CONTRACT 7); null = stand-alone, nothing leaves the gateway' }),
+    url: Type.Union([Type.String({ pattern: '^https?://', maxLength: 2048 }), Type.Null()], { description: 'central CRM base URL (README, "Syncing with the central CRM"); null = stand-alone, nothing leaves the gateway' }),
     writeKey: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Basic-auth user name on POST /v1/batch (AISLE_CRM_WRITE_KEY)' })),
     storeToken: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Bearer token of the inbound pulls (AISLE_CRM_STORE_TOKEN)' })),
     modelPublicKey: Type.Optional(Type.String({ maxLength: 4096, description: 'Ed25519 public key (PEM) that signs the model manifest; models are not pulled without it' })),

@@ -29,7 +29,7 @@ export const memberRoutes: FastifyPluginAsync<{ services: GatewayServices }> = a
     websocket: true,
     schema: {
       tags: ['member'],
-      summary: 'member app WebSocket: offers pushed live; ack, dismiss, ranging, assist frames (CONTRACT section 4)',
+      summary: 'member app WebSocket: offers pushed live; ack, dismiss, ranging, assist frames (frames: the schemas of this document and README, "Contract notes")',
       description: 'Authorization: Bearer <JWT> or ?token=<JWT>. A bad or expired token gets close code 4401.',
       hide: false,
     },

@@ -48,7 +48,7 @@ export async function buildHttp(o: HttpOptions): Promise<FastifyInstance> {
   await app.register(swagger, {
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
     openapi: {
-      info: { title: 'AisleEdge gateway', version: s.version, description: 'Store gateway: operations, admin API (CONTRACT section 8) and the member WebSocket (section 4).' },
+      info: { title: 'AisleEdge gateway', version: s.version, description: 'Store gateway: operations (/healthz, /readyz, /metrics), the admin API under /v1/admin (Bearer token with role viewer, operator or admin) and the member WebSocket. The README of the repository describes each piece.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       tags: [
         { name: 'ops', description: 'health, readiness, metrics' },

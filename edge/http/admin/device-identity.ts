@@ -12,7 +12,7 @@ export interface DeviceIdentityPort {
   list(): RegisteredDevice[]
 }
 
-const Kind = Type.Enum([...DEVICE_KINDS], { description: 'what the device is; it decides the topics it may use (CONTRACT 7a)' })
+const Kind = Type.Enum([...DEVICE_KINDS], { description: 'what the device is; it decides the topics it may use (device kinds and their topics: README, "Device identity and the store network")' })
 const Registration = Type.Object({ id: Type.String(), kind: Type.String(), zone: Nullable(Type.String()), createdAt: Type.String(), rotatedAt: Type.String(), createdBy: Type.String(), connections: Type.Integer() })
 
 export const deviceIdentityRoutes = (p: DeviceIdentityPort): AdminRoutes => (app, k) => {

@@ -87,7 +87,7 @@ export function DevicesView({ registration }: { registration: boolean }) {
             <tbody>{never.map((d) => <tr data-never={d.id}><td class="mono">{d.id}</td><td>{d.kind}</td><td>{d.zone ?? '—'}</td><td>{d.silent ? <Badge kind="bad">silent</Badge> : <Badge kind="muted">waiting</Badge>}</td></tr>)}</tbody></table>
         </Card>
       ) : null}
-      {!registration && operator ? <p class="muted small">Registering devices (MQTT identity, CONTRACT 7a) appears here once this gateway supports it.</p> : null}
+      {!registration && operator ? <p class="muted small">Registering devices (their MQTT identity) appears here once this gateway supports it.</p> : null}
     </div>
   )
 }

@@ -68,7 +68,7 @@ function Editor({ initial, isNew, onClose }: { initial: Campaign; isNew: boolean
   const [err, setErr] = useState<string | null>(null)
   return (
     <Card title={isNew ? 'New campaign' : `Edit ${initial.id}`} actions={<button type="button" class="btn secondary" onClick={onClose}>Cancel</button>}>
-      <p class="muted small">The campaign as the CRM sends it (CONTRACT section 9). The gateway checks it and names any field it refuses.</p>
+      <p class="muted small">The campaign in the same JSON the CRM sends. The gateway checks it and names any field it refuses.</p>
       <textarea class="json" rows={16} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} spellcheck={false} aria-label="campaign JSON" data-testid="campaign-json" />
       {err ? <p class="error" data-testid="campaign-error">{err}</p> : null}
       <div class="row-end">
