@@ -24,9 +24,9 @@ export interface StreamState {
 }
 
 export interface DrainerHooks {
-  delivered?(stream: StreamName, n: number): void
+  delivered?(stream: StreamName, n: number, packed: boolean): void
   retried?(stream: StreamName, reason: string): void
-  parked?(stream: StreamName, reason: string, r: OutboxRecord): void
+  parked?(stream: StreamName, reason: string, r: OutboxRecord, packed: boolean): void
   /** after every chunk handled (the feature packs and checks the budget there) */
   idle?(): Promise<void>
 }
@@ -169,7 +169,7 @@ export class Drainer {
       st.failures = 0
       st.nextAttemptAt = null
       st.retryAt = null
-      this.o.hooks?.delivered?.(s, batch.length)
+      this.o.hooks?.delivered?.(s, batch.length, chunk.source === 'block')
       return true
     }
     if (r.retry) {
@@ -204,7 +204,7 @@ export class Drainer {
   private async park(chunk: Chunk, r: OutboxRecord, reason: string): Promise<void> {
     await this.o.outbox.park(chunk, r, reason, this.o.now())
     this.state[chunk.stream].parked++
-    this.o.hooks?.parked?.(chunk.stream, reason, r)
+    this.o.hooks?.parked?.(chunk.stream, reason, r, chunk.source === 'block')
     const key = reason.slice(0, 60)
     if (!this.loggedReasons.has(key) && this.loggedReasons.size < 100) {
       this.loggedReasons.add(key)

@@ -104,8 +104,9 @@ export interface ReferenceCrm {
 }
 
 export const CRM_EVENTS: readonly string[] = ['Zone Dwelled', 'Offer Issued', 'Offer Delivered', 'Offer Redeemed', 'Assist Requested', 'Assist Completed', 'Receipt Recorded', 'Member Erased']
-export const MAX_BATCH_BYTES = 500 * 1024
-export const MAX_EVENT_BYTES = 32 * 1024
+// the limits of CONTRACT 7.1, one definition for both sides
+import { MAX_BATCH_BYTES, MAX_EVENT_BYTES } from '../batch.js'
+export { MAX_BATCH_BYTES, MAX_EVENT_BYTES }
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, message_id TEXT NOT NULL,

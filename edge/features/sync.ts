@@ -89,9 +89,9 @@ export class SyncFeature implements Feature {
         outbox: this.outbox, transports, now: () => clock.now(), maxBackoffMs: crm.maxBackoffSeconds * 1000, log,
         envelope: { storeId, version: ctx.version, unseal: (s) => store.vault.open(s) },
         hooks: {
-          delivered: (s, n) => { this.m.delivered.inc({ stream: s }, n); this.adjust(s, -n) },
+          delivered: (s, n, packed) => { this.m.delivered.inc({ stream: s }, n); this.adjust(s, -n, packed) },
           retried: (s, reason) => this.m.retried.inc({ stream: s, reason: reason.slice(0, 24) }),
-          parked: (s) => { this.m.parked.inc({ stream: s }); this.adjust(s, -1) },
+          parked: (s, _reason, _r, packed) => { this.m.parked.inc({ stream: s }); this.adjust(s, -1, packed) },
         },
       })
       this.puller = new Puller({
@@ -132,11 +132,12 @@ export class SyncFeature implements Feature {
   private bytes(): number { return (this.counts?.crm.bytes ?? 0) + (this.counts?.ops.bytes ?? 0) }
 
   /** keep the in-memory count current between two recounts */
-  private adjust(s: StreamName, n: number): void {
+  private adjust(s: StreamName, n: number, packed = false): void {
     const c = this.counts?.[s]
     if (!c) return
-    c.rows = Math.max(0, c.rows + n)
-    c.bytes = Math.max(0, c.bytes + n * 330)
+    if (packed) c.packed = Math.max(0, c.packed + n)
+    else c.rows = Math.max(0, c.rows + n)
+    c.bytes = Math.max(0, c.bytes + n * (packed ? 12 : 330))
     if (n > 0) this.drainer?.kick()
   }
 
@@ -228,7 +229,7 @@ export class SyncFeature implements Feature {
     const crm = this.ctx.config.crm
     const st = this.drainer?.state.crm
     const detail = !crm.url ? 'stand-alone (no crm.url)'
-      : st?.lastError && (st.lastSuccess === null || (st.lastErrorAt ?? 0) > st.lastSuccess) ? `CRM unreachable: ${st.lastError}` : `CRM ${crm.mqtt.url ? 'over MQTT' : crm.url}`
+      : st?.lastError && st.failures > 0 ? `CRM unreachable: ${st.lastError}` : `CRM ${crm.mqtt.url ? 'over MQTT' : crm.url}`
     // a full outbox does not make the gateway unready (it still senses, calls clerks and redeems), it is an alarm
     return { sync: { ok: true, detail: `${detail}; outbox ${pct}% of ${crm.outboxBudgetMB} MB${this.budgetState === 'full' ? ' (FULL: no new offers)' : this.budgetState === 'alarm' ? ' (near the budget)' : ''}` } }
   }

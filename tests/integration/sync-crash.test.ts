@@ -112,7 +112,7 @@ t.test('SIGKILL during packing and repeatedly during a drain: every committed ev
     t.equal(s.rowIdsInBlocks, 0, `${when}: no row left inside a block's range`)
     const have = new Set([...inOutbox, ...arrived])
     const missing = committedIds.filter((id) => !have.has(id))
-    t.same(missing.slice(0, 5), [], `${when}: nothing lost (${arrived.length} at the receiver, ${s.rows.length} rows and ${s.blocks.length} blocks in the outbox)`)
+    t.same(missing.slice(0, 5), [], `${when}: nothing lost (${arrived.length} at the receiver, ${s.rows.length} rows and ${s.blocks.length} block(s) in the outbox)`)
     t.equal(s.parked, 0, `${when}: nothing parked`)
     return s
   }

@@ -16,11 +16,12 @@ import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
-import { tmpdir } from 'node:os'
+import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
-import mqtt, { type MqttClient } from 'mqtt'
+import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
 import { startReferenceCrm } from '../../cloud-sync/reference-crm/server.js'
 import { packageRoot } from '../../edge/config/load.js'
+import type { ManualClock } from '../../edge/core/clock.js'
 import { outboxOp, type OutboxEvent } from '../../edge/storage/store.js'
 import { startTestGateway, TEST_ADMIN, type TestGateway } from '../helpers/gateway.js'
 import { mosquittoBinary, startMosquitto } from '../helpers/mosquitto.js'
@@ -40,7 +41,8 @@ async function mosquittoWithSessions(port: number, dir: string): Promise<{ proc:
     .replace(/^password_file .*$/m, '')
     .replace(/^acl_file .*$/m, '')
   const file = join(dir, `mosquitto-${port}.conf`)
-  writeFileSync(file, `${conf}\nlog_dest stderr\nlog_type error\n`)
+  // started as root, Mosquitto would run as the user "mosquitto", who cannot write to this test's folder
+  writeFileSync(file, `${conf}\nuser ${userInfo().username}\nlog_dest stderr\nlog_type error\n`)
   const proc = spawn(mosquittoBinary()!, ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   proc.stderr?.on('data', (d) => { stderr += String(d) })
@@ -66,8 +68,9 @@ const seen: { bytes: number; body: { batch: Record<string, any>[]; sentAt: strin
 
 /** The central subscriber: persistent session, QoS 1, no reconnect of its own (the test reconnects it). */
 async function central(url: string, clientId: string, topic: string, subscribe: boolean): Promise<Central> {
-  const client = await mqtt.connectAsync(url, { clientId, clean: false, reconnectPeriod: 0, connectTimeout: 5000 })
-  const sessionPresent = client.connackPacket?.sessionPresent === true
+  const client = mqtt.connect(url, { clientId, clean: false, reconnectPeriod: 0, connectTimeout: 5000 })
+  const connack = await new Promise<IConnackPacket>((resolve, reject) => { client.once('connect', resolve); client.once('error', reject) })
+  const sessionPresent = connack.sessionPresent
   client.on('message', (_topic, payload) => { seen.push({ bytes: payload.length, body: JSON.parse(payload.toString('utf8')) as never }) })
   if (subscribe) await client.subscribeAsync(topic, { qos: 1 })
   return { client, sessionPresent }
@@ -107,7 +110,7 @@ t.test('CRM batches over MQTT to a cloud Mosquitto: envelope, order, size; throu
     overlay: {
       store: { id: storeId },
       crm: {
-        url: crm.url, storeToken: STORE_TOKEN, mqtt: { url: mosq.url }, maxBackoffSeconds: 1, timeoutSeconds: 10,
+        url: crm.url, storeToken: STORE_TOKEN, mqtt: { url: mosq.url }, maxBackoffSeconds: 1, timeoutSeconds: 5,
         pull: { membersSeconds: 3600, campaignsSeconds: 3600, layoutSeconds: 3600, modelsSeconds: 3600 },
       },
     },
@@ -149,7 +152,8 @@ t.test('CRM batches over MQTT to a cloud Mosquitto: envelope, order, size; throu
   await seeded.client.endAsync()
   await seed.stop()
 
-  // ---- the cloud broker goes away: commits go on, the error and the backlog show
+  // ---- the cloud broker goes away: commits go on, the error and the backlog show (a second later, virtual time)
+  ;(tg.clock as ManualClock).advance(1000)
   await sub.client.endAsync(true)
   await mosq.stop()
   const second = Array.from({ length: 2000 }, (_, i) => ev(3000 + i))
