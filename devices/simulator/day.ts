@@ -112,7 +112,15 @@ export interface DayReport {
   campaigns: Record<string, { issued: number; redeemed: number }>
 }
 
-export interface DayOptions { members: number; hours: number; seed: number; start: number; timeZone: string; people: SimShopper[]; campaigns: Campaign[]; layout: Layout; /** copy the gateway's database here before its data folder is removed (for npm run train:store) */ keepDb?: string }
+export interface DayOptions { members: number; hours: number; seed: number; start: number; timeZone: string; people: SimShopper[]; campaigns: Campaign[]; layout: Layout; /** copy the gateway's database here before its data folder is removed (for npm run train:store) */ keepDb?: string
+  /** sync to a CRM (tests of CRM sync through a day): the gateway's `crm` settings */
+  crm?: Record<string, unknown>
+  /** told of the gateway once it runs, and called every simulated minute (housekeeping, faults, checks) */
+  onGateway?: (gw: Gateway) => void
+  everyMinute?: (now: number, gw: Gateway) => Promise<void>
+  /** after the day, before the gateway stops */
+  beforeStop?: (gw: Gateway) => Promise<void>
+}
 
 /** One day through a gateway: `modelDir` set = the recommender ranks, unset = rule priority. */
 export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: string): Promise<DayReport> {
@@ -129,9 +137,11 @@ export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: 
       offers: { holdoutPercent: 10, caps: { perMemberPerDay: 3, perMemberPerWeek: 10 } },
       recommender: mode === 'model' ? { enabled: true, modelDir, model: 'store' } : { enabled: false },
       log: { level: 'silent' },
+      ...(o.crm ? { crm: o.crm } : {}),
     }) as Record<string, unknown>,
   })
   const gw: Gateway = await startGateway({ config, clock, log: createLogger({ level: 'silent' }), envAdminToken: SIM_ADMIN })
+  o.onGateway?.(gw)
   const rng = new Rng(o.seed)
   // arrivals: each member comes with the chance their habits give, around their favourite hour
   const schedule: Arrival<Habits>[] = []
@@ -156,9 +166,11 @@ export async function runDay(o: DayOptions, mode: 'rules' | 'model', modelDir?: 
       if (msgs.length) await Promise.all(msgs.map((m) => pool.publish(m.topic, m.payload, 1)))
       // let decisions and deliveries of this second settle
       await new Promise((r) => setImmediate(r))
+      if (o.everyMinute && (now - o.start) % 60_000 === 0) await o.everyMinute(now, gw)
     }
     await new Promise((r) => setTimeout(r, 300))
     await gw.flush()
+    await o.beforeStop?.(gw)
   } finally {
     for (const a of apps) a.stop()
     await pool.stop()

@@ -1,0 +1,72 @@
+/**
+ * CRM sync through a simulated store day (after Azure IoT Edge's connectivity test): the demo store's traffic
+ * for two hours while the CRM is down, then flapping (429 with Retry-After, 503, connections dropped after the
+ * body), up, down again; then it recovers. Every event the gateway committed arrives, each once by messageId,
+ * in commit order per stream, and the backlog drains.
+ */
+import t from 'tap'
+import { join } from 'node:path'
+import { startReferenceCrm } from '../../cloud-sync/reference-crm/server.js'
+import { loadConfig, packageRoot } from '../../edge/config/load.js'
+import { dayCampaigns, runDay } from '../../devices/simulator/day.js'
+import { population } from '../../devices/simulator/population.js'
+import { waitFor } from '../helpers/net.js'
+
+t.test('a two-hour day with the CRM down, flapping, up and down again; then everything arrives once, in order', async (t) => {
+  const crm = await startReferenceCrm({ writeKey: 'wk-day', storeToken: 'st-day' })
+  t.teardown(() => crm.close())
+  const demo = loadConfig({ file: join(packageRoot(), 'config', 'demo-store.json'), env: {} }).config
+  const people = population(200, 5)
+  const campaigns = dayCampaigns()
+  // the CRM holds what the store runs (it owns members and campaigns)
+  for (const p of people) await crm.upsertMember('sim', p.member)
+  for (const c of campaigns) await crm.putCampaign('sim', c)
+  const committed: Record<string, string[]> = { crm: [], ops: [] }
+  const seen = new Set<string>()
+  const start = Date.UTC(2026, 10, 24, 8, 0)
+  const phases: string[] = []
+  const r = await runDay({
+    members: 200, hours: 2, seed: 5, start, timeZone: 'Europe/Berlin', people, campaigns, layout: demo.layout,
+    crm: { url: crm.url, writeKey: 'wk-day', storeToken: 'st-day', opsUrl: `${crm.url}/v1/ops/batch`, maxBackoffSeconds: 1, pull: { membersSeconds: 3600, campaignsSeconds: 3600, layoutSeconds: 3600, modelsSeconds: 3600 } },
+    onGateway: (gw) => {
+      // every outbox record the gateway commits, in commit order
+      const write = gw.store.write.bind(gw.store)
+      gw.store.write = async (unit) => {
+        await write(unit)
+        for (const op of unit) {
+          if (op.op !== 'insert' || op.table !== 'outbox') continue
+          const id = String(op.row[1])
+          if (seen.has(id)) continue
+          seen.add(id)
+          committed[String(op.row[0])]!.push(id)
+        }
+      }
+    },
+    everyMinute: async (now, gw) => {
+      const min = (now - start) / 60_000
+      const phase = min < 30 ? 'down' : min < 50 ? 'flapping' : min < 70 ? 'up' : min < 95 ? 'down' : 'flapping'
+      if (phase !== phases[phases.length - 1]) phases.push(phase)
+      if (phase === 'down') crm.faults = { down: true }
+      else if (phase === 'up') crm.faults = {}
+      else crm.faults = min % 3 === 0 ? { tooMany: { count: 2, retryAfterSeconds: 1 } } : min % 3 === 1 ? { unavailable: 2 } : { dropAfterBody: 1 }
+      await gw.housekeep()
+    },
+    beforeStop: async (gw) => {
+      crm.faults = {}
+      await waitFor(async () => (await crm.count()) >= committed['crm']!.length + committed['ops']!.length, { what: 'every committed event at the receiver', timeoutMs: 60_000, intervalMs: 200 })
+      await gw.housekeep()
+      await gw.flush()
+    },
+  }, 'rules')
+  t.same(phases, ['down', 'flapping', 'up', 'down', 'flapping'], 'the CRM went through each phase')
+  t.ok(r.offersIssued > 5, `${r.offersIssued} offers in the day`)
+  t.ok(committed['crm']!.length > 100, `${committed['crm']!.length} CRM events committed`)
+  const got = await crm.events({ stream: 'crm' })
+  t.equal(got.length, committed['crm']!.length, 'each CRM event once at the receiver')
+  t.same(got.map((e) => e.messageId), committed['crm'], 'in commit order')
+  t.same((await crm.events({ stream: 'ops' })).map((e) => e.messageId), committed['ops'], 'the ops stream too')
+  t.comment(`receiver: ${JSON.stringify(crm.stats.byStatus)}, ${crm.stats.duplicates} re-sent events de-duplicated by messageId`)
+  t.ok((crm.stats.byStatus['429'] ?? 0) > 0 && (crm.stats.byStatus['503'] ?? 0) > 0, 'through 429s and 503s')
+  const kinds = new Set(got.map((e) => e.event))
+  for (const k of ['Zone Dwelled', 'Offer Issued', 'Offer Delivered']) t.ok(kinds.has(k), `${k} among them`)
+})
