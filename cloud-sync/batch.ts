@@ -21,29 +21,35 @@ export const SEALED_USER = '_sealedUserId'
 
 /** The event as JSON text, or why it cannot be sent. */
 export function envelope(r: OutboxRecord, c: EnvelopeContext): { json: string } | { refused: string } {
-  let properties: Record<string, unknown>
-  try {
-    properties = JSON.parse(r.properties) as Record<string, unknown>
-  } catch {
-    return { refused: 'properties are not JSON' }
-  }
-  let userId = r.userId
-  if (typeof properties[SEALED_USER] === 'string') {
-    userId = c.unseal(properties[SEALED_USER] as string)
-    delete properties[SEALED_USER]
-    if (userId === null) return { refused: 'sealed user id cannot be opened (storage key changed)' }
-  }
   if (r.messageId.length > MAX_MESSAGE_ID) return { refused: `messageId over ${MAX_MESSAGE_ID} characters` }
-  const e: Record<string, unknown> = { type: 'track', event: r.event }
-  if (userId) e['userId'] = userId
-  else e['anonymousId'] = r.anonymousId ?? c.storeId
-  e['properties'] = properties
-  e['timestamp'] = new Date(r.ts).toISOString()
-  e['messageId'] = r.messageId
-  e['context'] = { store: c.storeId, library: { name: LIBRARY_NAME, version: c.version } }
-  const json = JSON.stringify(e)
-  if (Buffer.byteLength(json, 'utf8') > MAX_EVENT_BYTES) return { refused: `event over ${MAX_EVENT_BYTES / 1024} KB (${Buffer.byteLength(json, 'utf8')} bytes)` }
+  let userId = r.userId
+  let props = r.properties
+  if (props.includes(SEALED_USER)) {
+    // the one case the stored properties are rewritten: the sealed id comes out of them into userId
+    let properties: Record<string, unknown>
+    try { properties = JSON.parse(props) as Record<string, unknown> } catch { return { refused: 'properties are not JSON' } }
+    if (typeof properties[SEALED_USER] === 'string') {
+      userId = c.unseal(properties[SEALED_USER] as string)
+      delete properties[SEALED_USER]
+      if (userId === null) return { refused: 'sealed user id cannot be opened (storage key changed)' }
+    }
+    props = JSON.stringify(properties)
+  } else if (props.charCodeAt(0) !== 123 /* { */ || props.charCodeAt(props.length - 1) !== 125 /* } */) {
+    // stored by JSON.stringify of an object (outboxOp), spliced in as it is; anything else is not ours
+    return { refused: 'properties are not a JSON object' }
+  }
+  const who = userId ? `"userId":${JSON.stringify(userId)}` : `"anonymousId":${JSON.stringify(r.anonymousId ?? c.storeId)}`
+  const json = `{"type":"track","event":${JSON.stringify(r.event)},${who},"properties":${props},"timestamp":"${new Date(r.ts).toISOString()}","messageId":${JSON.stringify(r.messageId)},"context":${contextJson(c)}}`
+  const bytes = Buffer.byteLength(json, 'utf8')
+  if (bytes > MAX_EVENT_BYTES) return { refused: `event over ${MAX_EVENT_BYTES / 1024} KB (${bytes} bytes)` }
   return { json }
+}
+
+const contexts = new WeakMap<EnvelopeContext, string>()
+function contextJson(c: EnvelopeContext): string {
+  let s = contexts.get(c)
+  if (!s) { s = JSON.stringify({ store: c.storeId, library: { name: LIBRARY_NAME, version: c.version } }); contexts.set(c, s) }
+  return s
 }
 
 export interface Prepared { record: OutboxRecord; json: string; bytes: number }

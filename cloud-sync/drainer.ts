@@ -27,8 +27,6 @@ export interface DrainerHooks {
   delivered?(stream: StreamName, n: number, packed: boolean): void
   retried?(stream: StreamName, reason: string): void
   parked?(stream: StreamName, reason: string, r: OutboxRecord, packed: boolean): void
-  /** after every chunk handled (the feature packs and checks the budget there) */
-  idle?(): Promise<void>
 }
 
 export interface DrainerOptions {
@@ -49,6 +47,8 @@ export interface DrainerOptions {
 }
 
 const ORDER: readonly StreamName[] = ['crm', 'ops']
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** Exponential backoff with "equal jitter": half the step fixed, half random; capped. */
 export function backoffMs(failures: number, baseMs: number, maxMs: number, random: () => number): number {
@@ -110,7 +110,6 @@ export class Drainer {
           worked = true
           break // the CRM stream first again
         }
-        await this.o.hooks?.idle?.()
       } catch (err) {
         // storage trouble (disk full, closing): wait and try again, never crash the gateway
         this.o.log.warn({ err: (err as Error).message }, 'outbox drain: storage error')
@@ -135,7 +134,10 @@ export class Drainer {
   private async drainChunk(chunk: Chunk): Promise<void> {
     const skip = chunk.blockId !== null ? this.blockDone.get(chunk.blockId) ?? 0 : 0
     const prepared: Prepared[] = []
+    let n = 0
     for (const r of chunk.records.slice(skip)) {
+      // the hot path (a dwell becoming an offer) gets the event loop between slices
+      if (++n % 250 === 0) await yieldToLoop()
       const e = envelope(r, this.o.envelope)
       if ('refused' in e) {
         // a bug of ours, not the receiver's: kept aside, counted, logged once per reason
@@ -145,6 +147,7 @@ export class Drainer {
       prepared.push({ record: r, json: e.json, bytes: Buffer.byteLength(e.json, 'utf8') })
     }
     for (const batch of cut(prepared)) {
+      await yieldToLoop()
       if (!(await this.sendOrSplit(chunk, batch))) return
       // a retry of this block (in this process) starts after what the receiver already has
       if (chunk.blockId !== null) this.blockDone.set(chunk.blockId, chunk.records.indexOf(batch[batch.length - 1]!.record) + 1)

@@ -275,11 +275,18 @@ class Crm implements ReferenceCrm {
     const now = Date.now()
     return this.tx(async () => {
       let accepted = 0
-      for (const e of batch) {
-        const ctx = e['context'] as Obj
-        const r = await this.db.run('INSERT OR IGNORE INTO events (stream, message_id, type, event, user_id, anonymous_id, properties, timestamp, store, context, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)', [
-          stream, e['messageId'] as string, e['type'] as string, e['event'] as string, (e['userId'] as string | undefined) ?? null, (e['anonymousId'] as string | undefined) ?? null,
-          JSON.stringify(e['properties']), e['timestamp'] as string, ctx['store'] as string, JSON.stringify(ctx), now])
+      // multi-row INSERTs (one statement per row costs a thread-pool round trip each: ~150 us against ~10)
+      const COLS = 11
+      for (let k = 0; k < batch.length; k += 500) {
+        const part = batch.slice(k, k + 500)
+        const params: (string | number | null)[] = []
+        for (const e of part) {
+          const ctx = e['context'] as Obj
+          params.push(stream, e['messageId'] as string, e['type'] as string, e['event'] as string, (e['userId'] as string | undefined) ?? null, (e['anonymousId'] as string | undefined) ?? null,
+            JSON.stringify(e['properties']), e['timestamp'] as string, ctx['store'] as string, JSON.stringify(ctx), now)
+        }
+        const row = `(${new Array(COLS).fill('?').join(',')})`
+        const r = await this.db.run(`INSERT OR IGNORE INTO events (stream, message_id, type, event, user_id, anonymous_id, properties, timestamp, store, context, received_at) VALUES ${new Array(part.length).fill(row).join(',')}`, params)
         accepted += r.changes
       }
       return { accepted, duplicates: batch.length - accepted }

@@ -44,6 +44,8 @@ export class SyncFeature implements Feature {
   private counts: Record<StreamName, StreamCounts> | null = null
   private budgetState: 'ok' | 'alarm' | 'full' = 'ok'
   private holdPackingUntil = 0
+  /** the largest backlog since the outbox was last empty: a long outage's pages are given back once it drains */
+  private peakBacklog = 0
   private applying = 0
   private readonly overrides: { resource: string; id: string; at: number }[] = []
   private readonly m: { dropped: Counter<'stream'>; refused: Counter<'event'>; delivered: Counter<'stream'>; retried: Counter<'stream' | 'reason'>; parked: Counter<'stream'>; pulls: Counter<'resource' | 'outcome'>; overrides: Counter<'resource'> }
@@ -53,7 +55,7 @@ export class SyncFeature implements Feature {
     const { config, store, clock, log, storeId, metrics } = ctx
     const crm = config.crm
     const pepper = Buffer.from(ctx.secrets.pepper, 'hex')
-    this.outbox = new Outbox(store, { subjectHash: (id) => createHmac('sha256', pepper).update(`outbox-subject:${id}`).digest('hex').slice(0, 16) })
+    this.outbox = new Outbox(store, { subjectHash: (id) => createHmac('sha256', pepper).update(`outbox-subject:${id}`).digest('hex').slice(0, 12) })
     this.budgetBytes = crm.outboxBudgetMB * 1024 * 1024
     const r = metrics.registry
     this.m = {
@@ -137,7 +139,7 @@ export class SyncFeature implements Feature {
     if (!c) return
     if (packed) c.packed = Math.max(0, c.packed + n)
     else c.rows = Math.max(0, c.rows + n)
-    c.bytes = Math.max(0, c.bytes + n * (packed ? 12 : 330))
+    c.bytes = Math.max(0, c.bytes + n * (packed ? 30 : 330))
     if (n > 0) this.drainer?.kick()
   }
 
@@ -203,6 +205,14 @@ export class SyncFeature implements Feature {
       }
     }
     this.counts = await this.outbox.counts()
+    const backlog = STREAMS.reduce((n, s) => n + this.counts![s].rows + this.counts![s].packed, 0)
+    this.peakBacklog = Math.max(this.peakBacklog, backlog)
+    if (backlog === 0 && this.peakBacklog >= 20_000) {
+      const before = await this.ctx.store.sizeBytes()
+      await this.ctx.store.compact()
+      this.ctx.log.info({ backlogWas: this.peakBacklog, freedMB: Math.round((before - (await this.ctx.store.sizeBytes())) / 1048576) }, 'outbox drained: its pages given back to the file system')
+      this.peakBacklog = 0
+    }
     let bytes = this.bytes()
     if (bytes >= this.budgetBytes) {
       const over = bytes - this.budgetBytes * 0.9

@@ -17,7 +17,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { inflateRawSync } from 'node:zlib'
+import { decodeBlock } from '../../cloud-sync/outbox.js'
 import { startReferenceCrm } from '../../cloud-sync/reference-crm/server.js'
 import { Store, outboxOp, type OutboxEvent } from '../../edge/storage/store.js'
 import { testStore } from '../helpers/gateway.js'
@@ -45,11 +45,11 @@ interface OutboxState { rows: string[]; blocks: { id: number; first: number; las
 /** The outbox as it is on disk, read from outside (the gateway is dead or running). */
 async function outboxState(dbFile: string): Promise<OutboxState> {
   const rows = (await query<{ message_id: string }>(dbFile, "SELECT message_id FROM outbox WHERE stream = 'crm' ORDER BY id")).map((r) => r.message_id)
-  const blocks = (await query<{ id: number; first_id: number; last_id: number; count: number; data: Buffer }>(dbFile, "SELECT id, first_id, last_id, count, data FROM outbox_blocks WHERE stream = 'crm' ORDER BY first_id"))
-    .map((b) => ({ id: b.id, first: b.first_id, last: b.last_id, ids: (JSON.parse(inflateRawSync(b.data).toString('utf8')) as [number, string][]).map((p) => p[1]) }))
+  const blocks0 = await query<{ id: number; first_id: number; last_id: number; count: number; data: Buffer }>(dbFile, "SELECT id, first_id, last_id, count, data FROM outbox_blocks WHERE stream = 'crm' ORDER BY first_id")
+  const decoded = await Promise.all(blocks0.map(async (b) => ({ id: b.id, first: b.first_id, last: b.last_id, ids: (await decodeBlock(b.data)).map((r) => r.messageId) })))
   const overlap = (await query<{ n: number }>(dbFile, 'SELECT COUNT(*) AS n FROM outbox o JOIN outbox_blocks b ON o.stream = b.stream AND o.id BETWEEN b.first_id AND b.last_id'))[0]!.n
   const parked = (await query<{ n: number }>(dbFile, 'SELECT COUNT(*) AS n FROM outbox_parked'))[0]!.n
-  return { rows, blocks, rowIdsInBlocks: overlap, parked }
+  return { rows, blocks: decoded, rowIdsInBlocks: overlap, parked }
 }
 
 t.test('SIGKILL during packing and repeatedly during a drain: every committed event arrives once, in order; the outbox ends empty', {

@@ -80,7 +80,7 @@ class FakeTransport implements Transport {
 
 async function storeWith(n: number, o: { stream?: 'crm' | 'ops'; pad?: number } = {}): Promise<Store> {
   const store = await Store.open(':memory:', { now: 0 })
-  const ops = Array.from({ length: n }, (_, i) => outboxOp({ stream: o.stream ?? 'crm', messageId: `m:${i}`, event: 'Zone Dwelled', anonymousId: `p-${i % 7}`, ts: Date.UTC(2026, 0, 5) + i, properties: { i, pad: 'x'.repeat(o.pad ?? 0) } }))
+  const ops = Array.from({ length: n }, (_, i) => outboxOp({ stream: o.stream ?? 'crm', messageId: `m:${i}`, event: 'Zone Dwelled', anonymousId: `pm:${i % 7}`, ts: Date.UTC(2026, 0, 5) + i, properties: { i, pad: 'x'.repeat(o.pad ?? 0) } }))
   for (let i = 0; i < ops.length; i += 1000) await store.write(ops.slice(i, i + 1000))
   return store
 }
@@ -115,8 +115,8 @@ t.test('packing: blocks are sent before the newer rows, erasure reaches into a b
   t.equal(c.crm.rows, 1000)
   t.equal(c.crm.packed, 4000)
   t.ok(c.crm.bytes < 1000 * 400 + 4000 * 40, `bytes estimated: ${c.crm.bytes}`)
-  // erasure: p-3's records leave the blocks
-  const removed = await outbox.erase(['p-3'])
+  // erasure: pm:3's records (a member's gateway pseudonym) leave the blocks
+  const removed = await outbox.erase(['pm:3'])
   t.equal(removed, Array.from({ length: 4000 }, (_, i) => i).filter((i) => i % 7 === 3).length, 'every packed record of the subject removed')
   const transport = new FakeTransport(new Set(), true, 2)
   const d = new Drainer({ outbox, transports: { crm: transport }, envelope: ctx, now: () => 0, maxBackoffMs: 5, log: silent })
@@ -133,7 +133,7 @@ t.test('the budget\'s drop of the ops stream: oldest first, blocks then rows', a
   t.teardown(() => store.close())
   const outbox = new Outbox(store, { subjectHash: (s) => s, blockRows: 2000 })
   await outbox.pack('ops', () => false)
-  const dropped = await outbox.dropOldest('ops', 10_000)
+  const dropped = await outbox.dropOldest('ops', 1)
   t.equal(dropped, 2000, 'the oldest block first')
   const left = await store.all<{ id: number }>('SELECT MIN(id) AS id FROM outbox')
   t.equal(left[0]!.id, 2001, 'rows untouched')
