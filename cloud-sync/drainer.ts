@@ -137,7 +137,7 @@ export class Drainer {
     let n = 0
     for (const r of chunk.records.slice(skip)) {
       // the hot path (a dwell becoming an offer) gets the event loop between slices
-      if (++n % 250 === 0) await yieldToLoop()
+      if (++n % 100 === 0) await yieldToLoop()
       const e = envelope(r, this.o.envelope)
       if ('refused' in e) {
         // a bug of ours, not the receiver's: kept aside, counted, logged once per reason
