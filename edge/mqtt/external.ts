@@ -127,7 +127,15 @@ export class ExternalBroker implements MqttPort {
     if (client.connected) {
       await client.publishAsync(this.o.will.topic, this.o.will.payload, { qos: this.o.will.qos, retain: this.o.will.retain }).catch(() => {})
     }
-    await client.endAsync()
+    // offline, publishes queued in the client would wait for a broker that is not there: end at once (what
+    // matters is in SQLite); online, a graceful end, but never longer than a few seconds
+    if (!client.connected) await client.endAsync(true)
+    else {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([client.endAsync(), new Promise<void>((r) => { timer = setTimeout(r, 5000) })])
+      clearTimeout(timer)
+      if (!client.disconnected) await client.endAsync(true).catch(() => {})
+    }
     this.client = null
   }
 }
