@@ -93,7 +93,10 @@ export class Outbox {
   /** The receiver has these records (a contiguous run of the chunk): they leave the outbox. */
   async delivered(chunk: Chunk, records: readonly OutboxRecord[], blockDone: boolean): Promise<void> {
     if (chunk.source === 'block') {
-      if (blockDone) await this.store.write([{ op: 'sql', sql: 'DELETE FROM outbox_blocks WHERE id = ?', params: [chunk.blockId] }])
+      if (blockDone) {
+        await this.store.write([{ op: 'sql', sql: 'DELETE FROM outbox_blocks WHERE id = ?', params: [chunk.blockId] }])
+        this.store.outboxBacklog = Math.max(0, this.store.outboxBacklog - chunk.records.length)
+      }
       return
     }
     if (!records.length) return
@@ -203,6 +206,7 @@ export class Outbox {
       const b = await this.store.get<{ id: number; count: number; size: number }>('SELECT id, count, LENGTH(data) + 64 AS size FROM outbox_blocks WHERE stream = ? ORDER BY first_id LIMIT 1', [stream])
       if (b) {
         await this.store.write([{ op: 'sql', sql: 'DELETE FROM outbox_blocks WHERE id = ?', params: [b.id] }])
+        this.store.outboxBacklog = Math.max(0, this.store.outboxBacklog - b.count)
         freed += b.size
         dropped += b.count
         continue

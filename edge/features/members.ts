@@ -9,6 +9,7 @@ import { memberRoutes } from '../http/admin/members.js'
 import type { MemberSummary } from '../http/services.js'
 import { Identity } from '../identity/identity.js'
 import { memberEraseOps, memberUpsertOps } from '../storage/repos.js'
+import { countBacklog } from '../storage/store.js'
 import type { Feature, GatewayContext } from './feature.js'
 
 /** below this size an erasure rewrites the whole file (VACUUM, about a second per 100 MB on a Pi) */
@@ -67,7 +68,7 @@ export class MembersFeature implements Feature {
     bus.emit('memberErased', { memberId, pseudonym })
     // nothing of the member survives in free pages or old WAL frames
     await store.compact({ full: (await store.sizeBytes()) < FULL_VACUUM_BELOW }).catch((err) => log.warn({ err: (err as Error).message }, 'could not compact the database after an erasure'))
-    store.outboxBacklog = (await store.get<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL'))?.n ?? 0
+    store.outboxBacklog = await countBacklog(store)
     log.info({ by }, 'member erased')
     return true
   }

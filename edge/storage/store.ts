@@ -26,6 +26,11 @@ export interface OutboxEvent {
 
 export const OUTBOX_COLUMNS = ['stream', 'message_id', 'event', 'user_id', 'anonymous_id', 'properties', 'ts'] as const
 
+/** undelivered outbox records: rows, and those packed into blocks during an outage (cloud-sync) */
+export async function countBacklog(db: { get<T>(sql: string, params?: readonly Param[]): Promise<T | undefined> }): Promise<number> {
+  return (await db.get<{ n: number }>('SELECT (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL) + (SELECT COALESCE(SUM(count), 0) FROM outbox_blocks) AS n'))?.n ?? 0
+}
+
 /** what an outbox row takes on disk, roughly: its text plus the row's and the indexes' overhead */
 export function outboxRowBytes(row: readonly unknown[]): number {
   let n = 48
@@ -89,7 +94,7 @@ export class Store {
     await migrate(writer, opts.now)
     const reader = file === ':memory:' ? writer : await Db.open(file, { readonly: true })
     if (reader !== writer) reader.configure(5000)
-    const backlog = (await reader.get<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL'))?.n ?? 0
+    const backlog = await countBacklog(reader)
     const store = new Store(file, writer, reader, new WriteQueue(writer, opts), backlog, new Vault(opts.storageKey ?? randomBytes(32)))
     return store
   }

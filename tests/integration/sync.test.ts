@@ -95,6 +95,7 @@ t.test('an outage (down, 429 with Retry-After, 503, connections dropped after th
   const during = await syncView(tg)
   t.ok(during['streams'].crm.packed >= 10_000, `packed into blocks during the outage (${during['streams'].crm.packed} of ${during['backlog']})`)
   t.match(during['lastError'], /503/, 'the error is shown')
+  t.equal(sample(await scrape(tg.gw.httpUrl), 'aisle_outbox_backlog'), all.length, 'aisle_outbox_backlog counts packed records too')
   t.ok(during['streams'].crm.nextAttempt, 'and when it tries again')
   const rows = (await query<{ n: number; bytes: number }>(tg.gw.dbFile, 'SELECT SUM(count) AS n, SUM(LENGTH(data)) AS bytes FROM outbox_blocks'))[0]!
   t.ok(rows.bytes / rows.n < 60, `a packed event takes ${(rows.bytes / rows.n).toFixed(1)} bytes`)
@@ -113,6 +114,7 @@ t.test('an outage (down, 429 with Retry-After, 503, connections dropped after th
   t.equal((await query<{ n: number }>(tg.gw.dbFile, 'SELECT COUNT(*) AS n FROM outbox_blocks'))[0]!.n, 0, 'no block left')
   const text = await scrape(tg.gw.httpUrl)
   t.ok(sample(text, 'aisle_outbox_retries_total') >= 6, 'retries counted')
+  t.equal(sample(text, 'aisle_outbox_backlog'), 0, 'and back to 0 once drained')
 })
 
 t.test('a poison event is parked and does not block its stream; an event over 32 KB is parked as ours', async (t) => {
