@@ -15,7 +15,7 @@ import type { Logger } from '../core/log.js'
 import type { CouponCodec } from '../offers/coupon.js'
 import type { MemberStats } from '../offers/member-stats.js'
 import type { StockBook } from '../offers/stock.js'
-import { outboxOp, type Store } from '../storage/store.js'
+import { messageId, outboxOp, type Store } from '../storage/store.js'
 import type { WriteOp } from '../storage/writer.js'
 
 export type RedeemOutcome = 'redeemed' | 'malformed' | 'bad-mac' | 'expired' | 'unknown-key' | 'wrong-campaign' | 'already-redeemed' | 'wrong-member' | 'not-applicable' | 'other-store'
@@ -110,7 +110,7 @@ export class Redemptions {
       const ops: WriteOp[] = [
         { op: 'insert', table: 'receipts', conflict: 'OR IGNORE', columns: ['receipt_id', 'lane', 'member_id', 'ts', 'total', 'items', 'coupons'], row: [m.receiptId, lane, m.memberId ?? null, ts, m.total, JSON.stringify(m.items), JSON.stringify((m.coupons ?? []).map((c) => this.codeRef(c)))] },
         outboxOp({
-          stream: 'crm', messageId: `receipt:${this.d.storeId}:${m.receiptId}`, event: 'Receipt Recorded', ts,
+          stream: 'crm', messageId: messageId('receipt', this.d.storeId, m.receiptId), event: 'Receipt Recorded', ts,
           ...(m.memberId ? { userId: m.memberId } : { anonymousId: `${this.d.storeId}:${lane}` }),
           properties: { receiptId: m.receiptId, storeId: this.d.storeId, lane, total: m.total, items: m.items.length, coupons: (m.coupons ?? []).length },
         }),

@@ -19,7 +19,7 @@ import { HttpTransport, MqttTransport, type Transport } from '../../cloud-sync/t
 import { syncRoutes } from '../http/admin/sync.js'
 import type { ReadyCheck, SyncView } from '../http/services.js'
 import { FEATURE_VERSION } from '../recommend/features.js'
-import { outboxOp } from '../storage/store.js'
+import { messageId, outboxOp } from '../storage/store.js'
 import { join } from 'node:path'
 import type { Feature, GatewayContext } from './feature.js'
 import type { LayoutFeature } from './layout.js'
@@ -117,7 +117,7 @@ export class SyncFeature implements Feature {
     })
     store.onOutbox = (s) => this.adjust(s as StreamName, 1)
     ctx.bus.on('deviceState', (e) => {
-      void store.write([outboxOp({ stream: 'ops', messageId: `device-state:${storeId}:${e.id}:${e.ts}`, event: 'Device State Changed', anonymousId: storeId, ts: e.ts, properties: { device: e.id, kind: e.kind, online: e.online, silent: e.silent, reason: e.reason, lastSeen: new Date(e.lastSeen).toISOString() } })]).catch(() => {})
+      void store.write([outboxOp({ stream: 'ops', messageId: messageId('device-state', storeId, e.id, e.ts), event: 'Device State Changed', anonymousId: storeId, ts: e.ts, properties: { device: e.id, kind: e.kind, online: e.online, silent: e.silent, reason: e.reason, lastSeen: new Date(e.lastSeen).toISOString() } })]).catch(() => {})
     })
   }
 

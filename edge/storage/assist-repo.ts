@@ -2,7 +2,7 @@
 import type { AssistOffer, AssistRequest, AssistSource, AssistState } from '../assist/dispatcher.js'
 import type { AssistRecord } from '../assist/figures.js'
 import type { WriteOp } from './writer.js'
-import { outboxOp, type Store } from './store.js'
+import { messageId, outboxOp, type Store } from './store.js'
 
 export interface AssistRow {
   request_id: string; source: string; origin: string; member_id: string | null; zone: string | null; priority: number; presses: number
@@ -43,14 +43,14 @@ export function assistTransitionOps(o: {
   const secs = (t: number | null) => (t === null ? null : Math.round((t - r.createdAt) / 100) / 10)
   let event: ReturnType<typeof outboxOp>
   if (o.from === null) {
-    event = outboxOp({ stream: 'crm', messageId: `assist-requested:${r.id}`, event: 'Assist Requested', ts: o.at, ...user, properties: base })
+    event = outboxOp({ stream: 'crm', messageId: messageId('assist-requested', o.storeId, r.id), event: 'Assist Requested', ts: o.at, ...user, properties: base })
   } else if (o.to === 'done' || o.to === 'cancelled' || o.to === 'expired') {
     event = outboxOp({
-      stream: 'crm', messageId: `assist-completed:${r.id}`, event: EVENT_NAMES[o.to], ts: o.at, ...user,
+      stream: 'crm', messageId: messageId('assist-completed', o.storeId, r.id), event: EVENT_NAMES[o.to], ts: o.at, ...user,
       properties: { ...base, outcome: o.to, reason: r.closeReason, clerkId: r.acceptedBy?.clerkId ?? null, acceptSeconds: secs(r.acceptedAt), arriveSeconds: secs(r.arrivedAt), doneSeconds: o.to === 'done' && r.closeReason === 'done' ? secs(r.closedAt) : null, offers: r.offers.filter((x) => x.kind === 'assist').length, escalated: r.escalatedAt !== null },
     })
   } else {
-    event = outboxOp({ stream: 'ops', messageId: `assist:${r.id}:${o.seq}`, event: EVENT_NAMES[o.to], anonymousId: o.storeId, ts: o.at, properties: { ...base, from: o.from, reason: o.reason, clerkId: r.acceptedBy?.clerkId ?? null } })
+    event = outboxOp({ stream: 'ops', messageId: messageId('assist', o.storeId, r.id, o.seq), event: EVENT_NAMES[o.to], anonymousId: o.storeId, ts: o.at, properties: { ...base, from: o.from, reason: o.reason, clerkId: r.acceptedBy?.clerkId ?? null } })
   }
   return [assistRowOp(r, o.storedOrigin), assistEventOp(r.id, o.at, 'transition', o.from, o.to, o.reason), event]
 }

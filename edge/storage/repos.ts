@@ -7,7 +7,7 @@ import type { DeviceKind, DeviceRecord } from '../ingest/devices.js'
 import type { IssuedOffer } from '../offers/engine.js'
 import type { ZoneEvent } from '../presence/types.js'
 import type { WriteOp } from './writer.js'
-import { outboxOp, type Store } from './store.js'
+import { messageId, outboxOp, type Store } from './store.js'
 import type { Vault } from './vault.js'
 
 // ---------- offers ----------
@@ -86,7 +86,7 @@ export function dwellSessionOps(e: ZoneEvent, dwellAt: number, source: string, u
       row: [e.subject, e.zone, e.since, dwellAt, e.ts, e.seconds, source],
     },
     outboxOp({
-      stream: 'crm', messageId: `zone-dwelled:${e.subject}:${e.zone}:${e.since}`, event: 'Zone Dwelled', ts: e.ts,
+      stream: 'crm', messageId: messageId('zone-dwelled', storeId, e.subject, e.zone, e.since), event: 'Zone Dwelled', ts: e.ts,
       userId, anonymousId: userId === undefined ? e.subject : undefined,
       properties: { zone: e.zone, seconds: Math.round(e.seconds * 10) / 10, enteredAt: new Date(e.since).toISOString(), storeId },
     }),

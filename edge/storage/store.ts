@@ -8,7 +8,7 @@ import { dirname } from 'node:path'
 import { Db, PRAGMAS, type Param } from './db.js'
 import { migrate } from './migrations.js'
 import { Vault } from './vault.js'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { WriteQueue, type InsertOp, type Unit, type WriteOp, type WriteQueueOptions } from './writer.js'
 
 export type OutboxStream = 'crm' | 'ops'
@@ -25,6 +25,15 @@ export interface OutboxEvent {
 }
 
 export const OUTBOX_COLUMNS = ['stream', 'message_id', 'event', 'user_id', 'anonymous_id', 'properties', 'ts'] as const
+
+/**
+ * A messageId unique in the chain and stable per event (CONTRACT 7.1: at most 100 characters): the parts joined,
+ * or, when that is too long (a long Eddystone-URL subject, say), a hash of them.
+ */
+export function messageId(kind: string, ...parts: (string | number)[]): string {
+  const plain = `${kind}:${parts.join(':')}`
+  return plain.length <= 100 ? plain : `${kind}:h:${createHash('sha256').update(parts.join('\u0000')).digest('base64url').slice(0, 32)}`
+}
 
 /** undelivered outbox records: rows, and those packed into blocks during an outage (cloud-sync) */
 export async function countBacklog(db: { get<T>(sql: string, params?: readonly Param[]): Promise<T | undefined> }): Promise<number> {

@@ -139,3 +139,12 @@ t.test('the budget\'s drop of the ops stream: oldest first, blocks then rows', a
   t.equal(left[0]!.id, 2001, 'rows untouched')
   t.ok(await outbox.dropOldest('ops', 1e9) === 3000, 'then rows')
 })
+
+t.test('messageId: unique per store and kind, never over 100 characters, stable', async (t) => {
+  const { messageId } = await import('../../edge/storage/store.js')
+  t.equal(messageId('zone-dwelled', 's042', 'pm:0123456789abcdef', 'fridge-dairy', 1767600000000), 'zone-dwelled:s042:pm:0123456789abcdef:fridge-dairy:1767600000000')
+  const long = messageId('zone-dwelled', 's042', `eddystone-url:https://example.com/${'x'.repeat(120)}`, 'fridge-dairy', 1)
+  t.ok(long.length <= 100, `a long subject is hashed (${long})`)
+  t.equal(long, messageId('zone-dwelled', 's042', `eddystone-url:https://example.com/${'x'.repeat(120)}`, 'fridge-dairy', 1), 'the same event, the same id')
+  t.not(long, messageId('zone-dwelled', 's043', `eddystone-url:https://example.com/${'x'.repeat(120)}`, 'fridge-dairy', 1), 'another store, another id')
+})
