@@ -206,6 +206,8 @@ export class SyncFeature implements Feature {
     }
     this.counts = await this.outbox.counts()
     const backlog = STREAMS.reduce((n, s) => n + this.counts![s].rows + this.counts![s].packed, 0)
+    // the backlog gauge is kept in memory between writes; each recount sets it right again
+    this.ctx.store.outboxBacklog = backlog
     this.peakBacklog = Math.max(this.peakBacklog, backlog)
     if (backlog === 0 && this.peakBacklog >= 20_000) {
       const before = await this.ctx.store.sizeBytes()
