@@ -39,6 +39,7 @@ export function envelope(r: OutboxRecord, c: EnvelopeContext): { json: string } 
     return { refused: 'properties are not a JSON object' }
   }
   const who = userId ? `"userId":${JSON.stringify(userId)}` : `"anonymousId":${JSON.stringify(r.anonymousId ?? c.storeId)}`
+  if (!Number.isFinite(r.ts) || Math.abs(r.ts) > 8.64e15) return { refused: `timestamp ${r.ts} is not a time` }
   const json = `{"type":"track","event":${JSON.stringify(r.event)},${who},"properties":${props},"timestamp":"${new Date(r.ts).toISOString()}","messageId":${JSON.stringify(r.messageId)},"context":${contextJson(c)}}`
   const bytes = Buffer.byteLength(json, 'utf8')
   if (bytes > MAX_EVENT_BYTES) return { refused: `event over ${MAX_EVENT_BYTES / 1024} KB (${bytes} bytes)` }

@@ -62,8 +62,12 @@ export class Drainer {
   private loop: Promise<void> | null = null
   private wake: (() => void) | null = null
   private timer: NodeJS.Timeout | null = null
-  /** records of a block already delivered (or parked), by block id: a retry does not send them again */
+  /** the last record id of a block already delivered (or parked), by block id: a retry does not send them again
+   *  (an id, not a position: an erasure may rewrite the block meanwhile) */
   private readonly blockDone = new Map<number, number>()
+  /** pauses in force (erasures): no new chunk starts while above 0 */
+  private pauses = 0
+  private chunkRunning: Promise<void> | null = null
   private readonly random: () => number
   private readonly base: number
   private readonly mono: () => number
@@ -89,6 +93,20 @@ export class Drainer {
     this.wake?.()
   }
 
+  /**
+   * Hold the drain (an erasure is about to delete a member's records): resolves once no chunk is in flight, so
+   * that nothing read before the erasure is sent or parked after it. `resume()` once per `pause()`.
+   */
+  async pause(): Promise<void> {
+    this.pauses++
+    await this.chunkRunning?.catch(() => {})
+  }
+
+  resume(): void {
+    this.pauses = Math.max(0, this.pauses - 1)
+    if (this.pauses === 0) this.wake?.()
+  }
+
   async stop(): Promise<void> {
     this.running = false
     this.wake?.()
@@ -104,9 +122,11 @@ export class Drainer {
           if (!this.o.transports[s]) continue
           const st = this.state[s]
           if (st.nextAttemptAt !== null && st.nextAttemptAt > this.mono()) continue
+          if (this.pauses > 0) break
           const chunk = await this.o.outbox.next(s, this.o.readRows ?? 5000)
           if (!chunk) continue
-          await this.drainChunk(chunk)
+          this.chunkRunning = this.drainChunk(chunk)
+          try { await this.chunkRunning } finally { this.chunkRunning = null }
           worked = true
           break // the CRM stream first again
         }
@@ -132,10 +152,11 @@ export class Drainer {
   }
 
   private async drainChunk(chunk: Chunk): Promise<void> {
-    const skip = chunk.blockId !== null ? this.blockDone.get(chunk.blockId) ?? 0 : 0
+    const doneUpTo = chunk.blockId !== null ? this.blockDone.get(chunk.blockId) ?? 0 : 0
     const prepared: Prepared[] = []
     let n = 0
-    for (const r of chunk.records.slice(skip)) {
+    for (const r of chunk.records) {
+      if (r.id <= doneUpTo) continue
       // the hot path (a dwell becoming an offer) gets the event loop between slices
       if (++n % 100 === 0) await yieldToLoop()
       const e = envelope(r, this.o.envelope)
@@ -150,7 +171,7 @@ export class Drainer {
       await yieldToLoop()
       if (!(await this.sendOrSplit(chunk, batch))) return
       // a retry of this block (in this process) starts after what the receiver already has
-      if (chunk.blockId !== null) this.blockDone.set(chunk.blockId, chunk.records.indexOf(batch[batch.length - 1]!.record) + 1)
+      if (chunk.blockId !== null) this.blockDone.set(chunk.blockId, batch[batch.length - 1]!.record.id)
     }
     if (chunk.blockId !== null) {
       await this.o.outbox.delivered(chunk, [], true)

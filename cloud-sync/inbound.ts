@@ -20,6 +20,8 @@ export interface InboundPorts {
   /** confirm to the CRM (`Member Erased`) the erasure of a member this gateway did not know */
   confirmErasure(memberId: string): Promise<void>
   campaigns(): Promise<Campaign[]>
+  /** what the edge would refuse in a campaign (unknown zone, say), checked for the whole set before any is applied */
+  checkCampaign(c: Campaign): string | null
   upsertCampaign(c: Campaign): Promise<string | null>
   retireCampaign(id: string): Promise<void>
   replaceLayout(l: Layout): Promise<string | null>
@@ -65,6 +67,8 @@ export class Puller {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly inFlight = new Map<Resource, Promise<void>>()
   private stopped = false
+  /** model versions installed from the CRM, by name (bounded by the manifest's names) */
+  private readonly installed = new Map<string, string>()
   /** ids edited at the store (admin API) since the CRM last sent them: their override is logged */
   readonly localEdits: Record<'members' | 'campaigns', Set<string>> = { members: new Set(), campaigns: new Set() }
 
@@ -203,6 +207,8 @@ export class Puller {
     }
     const ids = new Set(list.map((c) => c.id))
     if (ids.size !== list.length) throw new Refused('campaigns: the same id twice')
+    const refused = list.map((c) => [c.id, this.o.ports.checkCampaign(c)] as const).filter(([, p]) => p !== null)
+    if (refused.length) throw new Refused(`campaigns not applied (none of the set): ${refused.slice(0, 3).map(([id, p]) => `${id}: ${p}`).join('; ')}${refused.length > 3 ? ` (+${refused.length - 3})` : ''}`)
     const current = new Map((await this.o.ports.campaigns()).map((c) => [c.id, c]))
     const problems: string[] = []
     for (const c of list) {
@@ -245,10 +251,10 @@ export class Puller {
     for (const e of b.models as ModelEntry[]) {
       const name = String(e?.name ?? '?').slice(0, 64)
       if (typeof e?.name !== 'string' || typeof e.version !== 'string' || typeof e.sha256 !== 'string' || typeof e.featureVersion !== 'string' || typeof e.url !== 'string' || typeof e.signature !== 'string') { problems.push(`${name}: entry incomplete`); continue }
-      if (this.o.ports.modelVersion(e.name) === e.version) continue
+      if (this.o.ports.modelVersion(e.name) === e.version || this.installed.get(e.name) === e.version) continue
       const problem = await this.fetchModel(e)
       if (problem) problems.push(`${e.name} ${e.version}: ${problem}`)
-      else applied = true
+      else { applied = true; this.installed.set(e.name, e.version) }
     }
     if (problems.length) throw new Refused(`model not installed, the working model stays: ${problems.join('; ')}`)
     await this.setState('models.etag', res.etag)

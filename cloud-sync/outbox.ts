@@ -85,7 +85,18 @@ export class Outbox {
   /** The stream's oldest undelivered records: its oldest block, else up to `limit` rows. */
   async next(stream: StreamName, limit: number): Promise<Chunk | null> {
     const b = await this.store.get<{ id: number; data: Buffer }>('SELECT id, data FROM outbox_blocks WHERE stream = ? ORDER BY first_id LIMIT 1', [stream])
-    if (b) return { stream, source: 'block', blockId: b.id, records: await decodeBlock(b.data) }
+    if (b) {
+      try {
+        return { stream, source: 'block', blockId: b.id, records: await decodeBlock(b.data) }
+      } catch (err) {
+        // a block that cannot be read would block its stream for ever: dropped with a parked note of why
+        await this.store.write([
+          { op: 'insert', table: 'outbox_parked', conflict: 'OR IGNORE', columns: ['stream', 'message_id', 'event', 'user_id', 'anonymous_id', 'properties', 'ts', 'reason', 'parked_at'], row: [stream, `block:${b.id}`, '(unreadable block)', null, null, '{}', 0, `block ${b.id} cannot be decoded: ${(err as Error).message}`.slice(0, 500), 0] },
+          { op: 'sql', sql: 'DELETE FROM outbox_blocks WHERE id = ?', params: [b.id] },
+        ])
+        return this.next(stream, limit)
+      }
+    }
     const rows = await this.store.all<RowRecord>('SELECT id, message_id, event, user_id, anonymous_id, properties, ts FROM outbox WHERE stream = ? AND sent_at IS NULL ORDER BY id LIMIT ?', [stream, limit])
     return rows.length ? { stream, source: 'rows', blockId: null, records: rows.map(fromRow) } : null
   }
@@ -226,6 +237,14 @@ export class Outbox {
     const rows = await this.store.all<{ stream: string; message_id: string; event: string; reason: string; parked_at: number; ts: number }>(
       'SELECT stream, message_id, event, reason, parked_at, ts FROM outbox_parked ORDER BY id DESC LIMIT ?', [limit])
     return rows.map((r) => ({ stream: r.stream, messageId: r.message_id, event: r.event, reason: r.reason, parkedAt: r.parked_at, ts: r.ts }))
+  }
+
+  /** parked records are kept for inspection, the newest `keep` of them */
+  async pruneParked(keep: number): Promise<number> {
+    const r = await this.store.get<{ n: number; max: number | null }>('SELECT COUNT(*) AS n, MAX(id) AS max FROM outbox_parked')
+    if (!r || r.n <= keep || r.max === null) return 0
+    await this.store.write([{ op: 'sql', sql: 'DELETE FROM outbox_parked WHERE id <= ?', params: [r.max - keep] }])
+    return r.n - keep
   }
 
   async parkedCounts(): Promise<Record<string, number>> {

@@ -38,13 +38,15 @@ export class HttpTransport implements Transport {
   async send(body: string): Promise<SendResult> {
     let res: Response
     try {
-      res = await fetch(this.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: this.auth }, body, signal: AbortSignal.timeout(this.timeoutMs) })
+      // no redirects: a 301 to https would turn the POST into a GET whose 200 is not a delivery
+      res = await fetch(this.url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/json', authorization: this.auth }, body, signal: AbortSignal.timeout(this.timeoutMs) })
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } }
       return { ok: false, retry: true, error: e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs / 1000} s` : `network: ${e.cause?.code ?? e.cause?.message ?? e.message}` }
     }
     const text = await res.text().catch(() => '')
     if (res.status >= 200 && res.status < 300) return { ok: true }
+    if (res.status >= 300 && res.status < 400) return { ok: false, retry: true, error: `${res.status} redirect to ${res.headers.get('location') ?? '?'}: point crm.url at it` }
     if (res.status === 400 || res.status === 413 || res.status === 422) {
       let ids: string[] = []
       let reason = text.slice(0, 200)

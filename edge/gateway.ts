@@ -187,7 +187,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       const now = clock.now()
       await Promise.all(features.map((f) => Promise.resolve(f.housekeeping?.(now)).catch((err) => log.warn({ err, feature: f.name }, 'housekeeping failed'))))
     }
-    const housekeeping = setInterval(() => { void housekeepOnce() }, 5000)
+    let housekeepingRun: Promise<void> | null = null
+    const housekeeping = setInterval(() => { if (!housekeepingRun) housekeepingRun = housekeepOnce().finally(() => { housekeepingRun = null }) }, 5000)
     stopping.push(() => { clearInterval(tick); clearInterval(housekeeping) })
 
     // ---- HTTP

@@ -117,7 +117,7 @@ export class OfferDecider {
   private async decideNow(t: TriggerEvent, memberId: string): Promise<void> {
     // at the outbox budget no new offer is made (its record could not be kept for the CRM); counted by CRM sync
     const gate = this.d.store.outboxGate
-    if (gate && !gate('crm', 'Offer Issued')) return
+    if (gate && !gate('crm', 'Offer Issued', true)) return
     const member = this.view(memberId)
     const { candidates, considered } = this.d.engine.candidates(t, member)
     if (!member || (candidates.length === 0 && considered.length === 0)) return

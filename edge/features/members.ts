@@ -34,6 +34,10 @@ export class MembersFeature implements Feature {
   /** work to let finish before a member's records are deleted (e.g. an offer decision in flight) */
   onBeforeErase(fn: (memberId: string) => Promise<void>): void { this.beforeErase.push(fn) }
 
+  /** told once an erasure has committed or failed (whatever `onBeforeErase` held is released there) */
+  onAfterErase(fn: (memberId: string, ok: boolean) => void): void { this.afterErase.push(fn) }
+  private readonly afterErase: ((memberId: string, ok: boolean) => void)[] = []
+
   async list(): Promise<MemberSummary[]> {
     const rows = await this.ctx.store.all<{ member_id: string; body: string; source: string; updated_at: number }>('SELECT member_id, body, source, updated_at FROM members ORDER BY member_id')
     return rows.map((r) => {
@@ -57,12 +61,16 @@ export class MembersFeature implements Feature {
     if (!exists) return false
     const pseudonym = this.identity.pseudonym(memberId)
     this.identity.hold(memberId)
+    let ok = false
     try {
       for (const fn of this.beforeErase) await fn(memberId)
       await store.writeNow(memberEraseOps(memberId, this.identity.memberHash(memberId), pseudonym, clock.now()))
+      ok = true
     } catch (err) {
       this.identity.release(memberId)
       throw err
+    } finally {
+      for (const fn of this.afterErase) { try { fn(memberId, ok) } catch { /* a listener's problem */ } }
     }
     this.identity.remove(memberId)
     bus.emit('memberErased', { memberId, pseudonym })

@@ -16,6 +16,7 @@ import { SEALED_USER } from '../../cloud-sync/batch.js'
 import { Puller, RESOURCES, type InboundPorts, type Resource } from '../../cloud-sync/inbound.js'
 import { Outbox, STREAMS, type StreamCounts, type StreamName } from '../../cloud-sync/outbox.js'
 import { HttpTransport, MqttTransport, type Transport } from '../../cloud-sync/transport.js'
+import { campaignProblems } from '../contract/resources.js'
 import { syncRoutes } from '../http/admin/sync.js'
 import type { ReadyCheck, SyncView } from '../http/services.js'
 import { FEATURE_VERSION } from '../recommend/features.js'
@@ -37,13 +38,15 @@ export interface SyncDeps { members: MembersFeature; offers: OffersFeature; layo
 
 export class SyncFeature implements Feature {
   readonly name = 'sync'
-  readonly adminRoutes = syncRoutes({ view: () => this.view(), retry: () => { this.drainer?.kick({ retryNow: true }); for (const r of RESOURCES) void this.puller?.pull(r) } })
+  readonly adminRoutes = syncRoutes({ view: () => this.view(), retry: () => { this.drainer?.kick({ retryNow: true }); for (const r of RESOURCES) if (r !== 'models' || this.ctx.config.crm.modelPublicKey) void this.puller?.pull(r) } })
   readonly outbox: Outbox
   readonly drainer: Drainer | null
   readonly puller: Puller | null
   private counts: Record<StreamName, StreamCounts> | null = null
   private budgetState: 'ok' | 'alarm' | 'full' = 'ok'
-  private holdPackingUntil = 0
+  /** erasures in progress (between their hold and their commit): no packing meanwhile */
+  private erasing = 0
+  private readonly erasingIds = new Map<string, number>()
   /** the largest backlog since the outbox was last empty: a long outage's pages are given back once it drains */
   private peakBacklog = 0
   private applying = 0
@@ -104,16 +107,26 @@ export class SyncFeature implements Feature {
         onOverride: (res, id) => { this.m.overrides.inc({ resource: res }); this.overrides.unshift({ resource: res, id, at: clock.now() }); this.overrides.length = Math.min(this.overrides.length, 20) },
       })
       // an erasure names the member to the CRM once more, to confirm it; its id is sealed at rest
-      ctx.bus.on('memberErased', (e) => { void this.confirmErasure(e.memberId) })
+      ctx.bus.on('memberErased', (e) => { this.confirmErasure(e.memberId).catch((err) => log.error({ err: (err as Error).message }, 'Member Erased could not be recorded for the CRM')) })
       // a store edit of what the CRM owns is remembered, so that the CRM's next version replacing it is visible
       ctx.bus.on('campaignChanged', (e) => { if (this.applying === 0) this.remember('campaigns', e.campaignId) })
       d.members.changed.push((id, source) => { if (source !== 'crm') this.remember('members', id) })
     }
-    ctx.bus.on('memberErased', () => { this.holdPackingUntil = 0 })
     d.members.onBeforeErase(async (memberId) => {
-      // nothing is packed until the erasure commits; what is packed already loses the member's records now
-      this.holdPackingUntil = clock.now() + 60_000
+      // until the erasure commits: nothing is packed, and nothing read before it is sent or parked after it;
+      // what is packed already loses the member's records now
+      this.erasing++
+      this.erasingIds.set(memberId, (this.erasingIds.get(memberId) ?? 0) + 1)
+      await this.drainer?.pause()
       await this.outbox.erase([memberId, d.members.identity.pseudonym(memberId)])
+    })
+    d.members.onAfterErase((memberId) => {
+      const n = this.erasingIds.get(memberId)
+      if (!n) return // its hold never started
+      if (n === 1) this.erasingIds.delete(memberId)
+      else this.erasingIds.set(memberId, n - 1)
+      this.erasing--
+      this.drainer?.resume()
     })
     store.onOutbox = (s) => this.adjust(s as StreamName, 1)
     ctx.bus.on('deviceState', (e) => {
@@ -151,6 +164,7 @@ export class SyncFeature implements Feature {
       eraseMember: (id) => applying(() => members.erase(id, 'crm')),
       confirmErasure: (id) => this.confirmErasure(id),
       campaigns: async () => (await offers.listCampaigns(false)).map((c) => c.campaign),
+      checkCampaign: (c) => { const p = campaignProblems(c, layout.zoneIds); return p.length ? p.map((x) => `${x.path} ${x.expected}`).join('; ') : null },
       upsertCampaign: (c) => applying(async () => { const r = await offers.upsertCampaign(c, 'crm', 'crm'); return 'problems' in r && r.problems ? r.problems.map((p) => `${p.path} ${p.expected}`).join('; ') : null }),
       retireCampaign: (id) => applying(async () => { await offers.retireCampaign(id, 'crm') }),
       replaceLayout: async (l) => { const p = await layout.replace(l, 'crm', 'crm'); return p ? p.map((x) => `${x.path} ${x.expected}`).join('; ') : null },
@@ -186,9 +200,10 @@ export class SyncFeature implements Feature {
 
   private installGate(): void {
     const store = this.ctx.store
-    store.outboxGate = (stream, event) => {
+    store.outboxGate = (stream, event, asking) => {
       if (this.budgetState !== 'full' || stream !== 'crm') return true
-      if (event !== 'Offer Issued' && !DISCRETIONARY.has(event)) return true
+      // a new offer is refused before it is decided (the decider asks); a unit already holding one keeps its row
+      if (event === 'Offer Issued' ? !asking : !DISCRETIONARY.has(event)) return true
       this.m.refused.inc({ event })
       return false
     }
@@ -200,10 +215,12 @@ export class SyncFeature implements Feature {
       for (let i = 0; i < 20; i++) {
         const c = this.counts?.[s]
         if (!c || c.rows <= PACK_ABOVE) break
-        if ((await this.outbox.pack(s, () => this.ctx.clock.now() < this.holdPackingUntil)) === 0) break
+        if ((await this.outbox.pack(s, () => this.erasing > 0)) === 0) break
         c.rows -= this.outbox.blockRows
       }
     }
+    const pruned = await this.outbox.pruneParked(10_000)
+    if (pruned > 0) this.ctx.log.warn({ pruned }, 'parked outbox records over 10,000: the oldest removed (is the CRM refusing everything?)')
     this.counts = await this.outbox.counts()
     const backlog = STREAMS.reduce((n, s) => n + this.counts![s].rows + this.counts![s].packed, 0)
     // the backlog gauge is kept in memory between writes; each recount sets it right again

@@ -129,7 +129,7 @@ export class Store {
    * Set by CRM sync at its outbox budget: an outbox record it refuses (discretionary events only) is left out of
    * its unit, which commits without it; the refusal is counted there.
    */
-  outboxGate: ((stream: string, event: string) => boolean) | null = null
+  outboxGate: ((stream: string, event: string, asking?: boolean) => boolean) | null = null
   /** told of every committed outbox record (stream, approximate bytes) */
   onOutbox: ((stream: string, bytes: number) => void) | null = null
 

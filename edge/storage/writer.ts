@@ -75,6 +75,21 @@ export class WriteQueue {
 
   /** Run `fn` on the writer connection between batches, outside any transaction (PRAGMAs, checkpoints). */
   async exclusive<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    // one exclusive at a time: two callers waiting on the same commit would otherwise both find the writer idle
+    const prev = this.exclusiveTail
+    let release!: () => void
+    this.exclusiveTail = new Promise<void>((r) => { release = r })
+    await prev
+    try {
+      return await this.exclusiveNow(fn)
+    } finally {
+      release()
+    }
+  }
+
+  private exclusiveTail: Promise<void> = Promise.resolve()
+
+  private async exclusiveNow<T>(fn: (db: Db) => Promise<T>): Promise<T> {
     await this.flush()
     const run = (async () => fn(this.db))()
     this.running = run.then(() => {}, () => {})

@@ -81,3 +81,14 @@ t.test('writes after close are refused', async (t) => {
   await store.close()
   await t.rejects(store.write([ev('late')]), /closed/)
 })
+
+t.test('exclusive work runs one at a time, even when two wait on the same commit', async (t) => {
+  const store = await Store.open(':memory:', { now: 0 })
+  t.teardown(() => store.close())
+  let active = 0
+  let most = 0
+  const work = () => store.queue.exclusive(async () => { active++; most = Math.max(most, active); await new Promise((r) => setTimeout(r, 20)); active-- })
+  void store.write([{ op: 'sql', sql: 'CREATE TABLE IF NOT EXISTS x (a)' }])
+  await Promise.all([work(), work(), work()])
+  t.equal(most, 1, 'never two at once')
+})
