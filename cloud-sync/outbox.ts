@@ -174,17 +174,17 @@ export class Outbox {
     const wanted = new Set(ids)
     let removed = 0
     await this.store.queue.exclusive(async (db) => {
-      for (const h of hashes) {
-        const blocks = await db.all<{ id: number; data: Buffer }>("SELECT id, data FROM outbox_blocks WHERE instr(' ' || subjects || ' ', ?) > 0", [` ${h} `])
-        for (const b of blocks) {
-          const all = await decodeBlock(b.data)
-          const kept = all.filter((r) => !(r.userId !== null && wanted.has(r.userId)) && !(r.anonymousId !== null && wanted.has(r.anonymousId)))
-          removed += all.length - kept.length
-          if (kept.length === 0) await db.run('DELETE FROM outbox_blocks WHERE id = ?', [b.id])
-          else if (kept.length !== all.length) {
-            const data = await encode(kept)
-            await db.run('UPDATE outbox_blocks SET count = ?, oldest_ts = ?, subjects = ?, data = ? WHERE id = ?', [kept.length, kept[0]!.ts, this.subjects(kept), data, b.id])
-          }
+      // each block naming any of the ids, once
+      const blocks = hashes.length === 0 ? [] : await db.all<{ id: number; data: Buffer }>(
+        `SELECT id, data FROM outbox_blocks WHERE ${hashes.map(() => "instr(' ' || subjects || ' ', ?) > 0").join(' OR ')}`, hashes.map((h) => ` ${h} `))
+      for (const b of blocks) {
+        const all = await decodeBlock(b.data)
+        const kept = all.filter((r) => !(r.userId !== null && wanted.has(r.userId)) && !(r.anonymousId !== null && wanted.has(r.anonymousId)))
+        removed += all.length - kept.length
+        if (kept.length === 0) await db.run('DELETE FROM outbox_blocks WHERE id = ?', [b.id])
+        else if (kept.length !== all.length) {
+          const data = await encode(kept)
+          await db.run('UPDATE outbox_blocks SET count = ?, oldest_ts = ?, subjects = ?, data = ? WHERE id = ?', [kept.length, kept[0]!.ts, this.subjects(kept), data, b.id])
         }
       }
     })

@@ -31,7 +31,9 @@ export interface GatewayEvents extends IngestEvents {
   /** a device's online state changed (P/status, its last will, or silence past its expected interval) */
   deviceState: { id: string; kind: string; online: boolean | null; silent: boolean; reason: string | null; lastSeen: number; ts: number }
   /** a campaign was created, replaced or retired (and committed) */
-  campaignChanged: { campaignId: string; change: 'created' | 'updated' | 'retired'; ts: number }
+  campaignChanged: { campaignId: string; change: 'created' | 'updated' | 'retired'; ts: number; source: string }
+  /** a member was created or replaced (and committed); `source` says where from (admin, crm, config) */
+  memberChanged: { memberId: string; change: 'created' | 'updated'; source: string }
   /** an offer was redeemed (and committed) */
   offerRedeemed: { offerId: string; campaignId: string; ts: number; memberId: string }
   /** a call-for-service request changed state (and its record was queued for storage) */

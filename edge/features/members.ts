@@ -19,8 +19,6 @@ export class MembersFeature implements Feature {
   readonly name = 'members'
   readonly identity: Identity
   private readonly beforeErase: ((memberId: string) => Promise<void>)[] = []
-  /** told of every member created or replaced (committed), with where the change came from */
-  readonly changed: ((memberId: string, source: string) => void)[] = []
   readonly adminRoutes = memberRoutes({ list: () => this.list(), upsert: (m, by) => this.upsert(m, by, 'admin'), erase: (id, by) => this.erase(id, by) })
 
   constructor(private readonly ctx: GatewayContext, members: readonly Member[]) {
@@ -50,7 +48,7 @@ export class MembersFeature implements Feature {
     const existed = this.identity.member(m.memberId) !== undefined
     await this.ctx.store.writeNow([...memberUpsertOps(m, source, this.ctx.clock.now(), this.ctx.store.vault), { op: 'sql', sql: 'DELETE FROM erased_members WHERE member_hash = ?', params: [this.identity.memberHash(m.memberId)] }])
     this.identity.upsert(m)
-    for (const fn of this.changed) fn(m.memberId, source)
+    this.ctx.bus.emit('memberChanged', { memberId: m.memberId, change: existed ? 'updated' : 'created', source })
     this.ctx.log.info({ by, memberId: m.memberId }, existed ? 'member replaced' : 'member created')
     return existed ? 'updated' : 'created'
   }

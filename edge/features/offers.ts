@@ -61,7 +61,7 @@ export class OffersFeature implements Feature {
     decider.onExposure = (e) => this.redemptions.track(e)
     m.figures = () => campaignFigures(store)
     this.adminRoutes = offerRoutes({
-      campaigns: { list: (r) => this.listCampaigns(r), upsert: (c, by) => this.upsertCampaign(c, by, 'admin'), retire: (id, by) => this.retireCampaign(id, by) },
+      campaigns: { list: (r) => this.listCampaigns(r), upsert: (c, by) => this.upsertCampaign(c, by, 'admin'), retire: (id, by) => this.retireCampaign(id, by, 'admin') },
       decisions: (q, reveal) => this.decisions(q, reveal),
       figures: (id) => campaignFigures(store, id),
       stock: {
@@ -151,16 +151,16 @@ export class OffersFeature implements Feature {
     await this.ctx.store.writeNow(campaignUpsertOps(c, source, this.ctx.clock.now()))
     this.engine.setCampaign(c)
     this.ctx.log.info({ by, campaign: c.id }, existed ? 'campaign replaced' : 'campaign created')
-    this.ctx.bus.emit('campaignChanged', { campaignId: c.id, change: existed ? 'updated' : 'created', ts: this.ctx.clock.now() })
+    this.ctx.bus.emit('campaignChanged', { campaignId: c.id, change: existed ? 'updated' : 'created', ts: this.ctx.clock.now(), source })
     return { result: existed ? 'updated' as const : 'created' as const }
   }
 
-  async retireCampaign(id: string, by: string): Promise<boolean> {
+  async retireCampaign(id: string, by: string, source: string): Promise<boolean> {
     if (!this.engine.listCampaigns().some((x) => x.id === id)) return false
     await this.ctx.store.writeNow(campaignRetireOps(id, this.ctx.clock.now()))
     this.engine.removeCampaign(id)
     this.ctx.log.info({ by, campaign: id }, 'campaign retired')
-    this.ctx.bus.emit('campaignChanged', { campaignId: id, change: 'retired', ts: this.ctx.clock.now() })
+    this.ctx.bus.emit('campaignChanged', { campaignId: id, change: 'retired', ts: this.ctx.clock.now(), source })
     return true
   }
 

@@ -49,7 +49,6 @@ export class SyncFeature implements Feature {
   private readonly erasingIds = new Map<string, number>()
   /** the largest backlog since the outbox was last empty: a long outage's pages are given back once it drains */
   private peakBacklog = 0
-  private applying = 0
   private readonly overrides: { resource: string; id: string; at: number }[] = []
   private readonly m: { dropped: Counter<'stream'>; refused: Counter<'event'>; delivered: Counter<'stream'>; retried: Counter<'stream' | 'reason'>; parked: Counter<'stream'>; pulls: Counter<'resource' | 'outcome'>; overrides: Counter<'resource'> }
   private readonly budgetBytes: number
@@ -109,8 +108,8 @@ export class SyncFeature implements Feature {
       // an erasure names the member to the CRM once more, to confirm it; its id is sealed at rest
       ctx.bus.on('memberErased', (e) => { this.confirmErasure(e.memberId).catch((err) => log.error({ err: (err as Error).message }, 'Member Erased could not be recorded for the CRM')) })
       // a store edit of what the CRM owns is remembered, so that the CRM's next version replacing it is visible
-      ctx.bus.on('campaignChanged', (e) => { if (this.applying === 0) this.remember('campaigns', e.campaignId) })
-      d.members.changed.push((id, source) => { if (source !== 'crm') this.remember('members', id) })
+      ctx.bus.on('campaignChanged', (e) => { if (e.source !== 'crm') this.remember('campaigns', e.campaignId) })
+      ctx.bus.on('memberChanged', (e) => { if (e.source !== 'crm') this.remember('members', e.memberId) })
     }
     d.members.onBeforeErase(async (memberId) => {
       // until the erasure commits: nothing is packed, and nothing read before it is sent or parked after it;
@@ -158,16 +157,16 @@ export class SyncFeature implements Feature {
 
   private ports(): InboundPorts {
     const { members, offers, layout, recommender } = this.d
-    const applying = async <T>(fn: () => Promise<T>): Promise<T> => { this.applying++; try { return await fn() } finally { this.applying-- } }
+    const problems = (list: readonly { path: string; expected: string }[]) => (list.length ? list.map((x) => `${x.path} ${x.expected}`).join('; ') : null)
     return {
-      upsertMember: (m) => applying(async () => { await members.upsert(m, 'crm', 'crm') }),
-      eraseMember: (id) => applying(() => members.erase(id, 'crm')),
+      upsertMember: async (m) => { await members.upsert(m, 'crm', 'crm') },
+      eraseMember: (id) => members.erase(id, 'crm'),
       confirmErasure: (id) => this.confirmErasure(id),
       campaigns: async () => (await offers.listCampaigns(false)).map((c) => c.campaign),
-      checkCampaign: (c) => { const p = campaignProblems(c, layout.zoneIds); return p.length ? p.map((x) => `${x.path} ${x.expected}`).join('; ') : null },
-      upsertCampaign: (c) => applying(async () => { const r = await offers.upsertCampaign(c, 'crm', 'crm'); return 'problems' in r && r.problems ? r.problems.map((p) => `${p.path} ${p.expected}`).join('; ') : null }),
-      retireCampaign: (id) => applying(async () => { await offers.retireCampaign(id, 'crm') }),
-      replaceLayout: async (l) => { const p = await layout.replace(l, 'crm', 'crm'); return p ? p.map((x) => `${x.path} ${x.expected}`).join('; ') : null },
+      checkCampaign: (c) => problems(campaignProblems(c, layout.zoneIds)),
+      upsertCampaign: async (c) => { const r = await offers.upsertCampaign(c, 'crm', 'crm'); return 'problems' in r && r.problems ? problems(r.problems) : null },
+      retireCampaign: async (id) => { await offers.retireCampaign(id, 'crm', 'crm') },
+      replaceLayout: async (l) => problems((await layout.replace(l, 'crm', 'crm')) ?? []),
       featureVersion: FEATURE_VERSION,
       modelVersion: (name) => {
         const a = recommender.registry.active
@@ -186,27 +185,24 @@ export class SyncFeature implements Feature {
     if (!this.ctx.config.crm.url) return
     const now = clock.now()
     const tag = createHmac('sha256', Buffer.from(this.ctx.secrets.pepper, 'hex')).update(`erased:${memberId}`).digest('hex').slice(0, 24)
-    await store.write([outboxOp({ stream: 'crm', messageId: `member-erased:${storeId}:${tag}:${Math.floor(now / 60_000)}`, event: 'Member Erased', anonymousId: storeId, ts: now, properties: { [SEALED_USER]: store.vault.seal(memberId), storeId } })])
+    await store.write([outboxOp({ stream: 'crm', messageId: messageId('member-erased', storeId, tag, Math.floor(now / 60_000)), event: 'Member Erased', anonymousId: storeId, ts: now, properties: { [SEALED_USER]: store.vault.seal(memberId), storeId } })])
   }
 
   async start(): Promise<void> {
     this.counts = await this.outbox.counts()
-    this.installGate()
     this.drainer?.start()
     this.puller?.start()
     if (!this.ctx.config.crm.url) this.ctx.log.info('CRM sync off (no crm.url): the gateway runs stand-alone; the outbox keeps what the CRM would get, within its budget')
     else this.ctx.log.info({ crm: this.ctx.config.crm.url, transport: this.ctx.config.crm.mqtt.url ? 'mqtt' : 'http', ops: this.ctx.config.crm.opsUrl ?? 'kept at the edge' }, 'CRM sync on')
   }
 
-  private installGate(): void {
-    const store = this.ctx.store
-    store.outboxGate = (stream, event, asking) => {
-      if (this.budgetState !== 'full' || stream !== 'crm') return true
-      // a new offer is refused before it is decided (the decider asks); a unit already holding one keeps its row
-      if (event === 'Offer Issued' ? !asking : !DISCRETIONARY.has(event)) return true
-      this.m.refused.inc({ event })
-      return false
-    }
+  /** set on the store only while the outbox is full: writes pay nothing for it otherwise */
+  private readonly gate = (stream: string, event: string, asking?: boolean): boolean => {
+    if (stream !== 'crm') return true
+    // a new offer is refused before it is decided (the decider asks); a unit already holding one keeps its row
+    if (event === 'Offer Issued' ? !asking : !DISCRETIONARY.has(event)) return true
+    this.m.refused.inc({ event })
+    return false
   }
 
   async housekeeping(): Promise<void> {
@@ -250,6 +246,7 @@ export class SyncFeature implements Feature {
       else if (state === 'alarm') this.ctx.log.warn({ mb, budgetMB: this.ctx.config.crm.outboxBudgetMB }, 'outbox near its budget (80%): is the CRM reachable?')
       else this.ctx.log.info({ mb }, 'outbox back under its budget')
       this.budgetState = state
+      this.ctx.store.outboxGate = state === 'full' ? this.gate : null
     }
   }
 

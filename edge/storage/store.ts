@@ -40,13 +40,6 @@ export async function countBacklog(db: { get<T>(sql: string, params?: readonly P
   return (await db.get<{ n: number }>('SELECT (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL) + (SELECT COALESCE(SUM(count), 0) FROM outbox_blocks) AS n'))?.n ?? 0
 }
 
-/** what an outbox row takes on disk, roughly: its text plus the row's and the indexes' overhead */
-export function outboxRowBytes(row: readonly unknown[]): number {
-  let n = 48
-  for (const v of row) n += typeof v === 'string' ? v.length + 2 : 8
-  return n + String(row[1]).length + String(row[3] ?? '').length
-}
-
 export function outboxOp(e: OutboxEvent): InsertOp {
   return {
     op: 'insert',
@@ -130,8 +123,8 @@ export class Store {
    * its unit, which commits without it; the refusal is counted there.
    */
   outboxGate: ((stream: string, event: string, asking?: boolean) => boolean) | null = null
-  /** told of every committed outbox record (stream, approximate bytes) */
-  onOutbox: ((stream: string, bytes: number) => void) | null = null
+  /** told of every committed outbox record, by stream */
+  onOutbox: ((stream: string) => void) | null = null
 
   /** Submit one atomic unit; resolves once committed. Counts outbox rows for the backlog gauge. */
   async write(unit: Unit): Promise<void> {
@@ -144,7 +137,7 @@ export class Store {
     for (const op of unit) {
       if (op.op !== 'insert' || op.table !== 'outbox') continue
       this.outboxBacklog++
-      if (this.onOutbox) this.onOutbox(String(op.row[0]), outboxRowBytes(op.row))
+      if (this.onOutbox) this.onOutbox(String(op.row[0]))
     }
   }
 

@@ -18,15 +18,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeBlock } from '../../cloud-sync/outbox.js'
-import { startReferenceCrm } from '../../cloud-sync/reference-crm/server.js'
+import { crmSettings, startTestCrm } from '../helpers/crm.js'
 import { Store, outboxOp, type OutboxEvent } from '../../edge/storage/store.js'
 import { testStore } from '../helpers/gateway.js'
 import { query } from '../helpers/db.js'
 import { freePort, waitFor } from '../helpers/net.js'
 import { hasDist, spawnGateway, waitReady, type Child } from '../helpers/process.js'
 
-const WRITE_KEY = 'wk-crash-0123456789'
-const STORE_TOKEN = 'st-crash-0123456789'
 /** events in the backlog: more than the 6000 rows the gateway leaves unpacked */
 const N = 20_000
 const EVENTS = ['Receipt Recorded', 'Zone Dwelled', 'Offer Issued', 'Offer Delivered'] as const
@@ -56,8 +54,7 @@ t.test('SIGKILL during packing and repeatedly during a drain: every committed ev
   skip: hasDist() ? false : 'dist/ is not built: run `npm run build` first (the gateway runs as a child from dist/)',
   timeout: 170_000,
 }, async (t) => {
-  const crm = await startReferenceCrm({ writeKey: WRITE_KEY, storeToken: STORE_TOKEN })
-  t.teardown(() => crm.close())
+  const crm = await startTestCrm(t)
   crm.faults = { down: true }
 
   const dir = mkdtempSync(join(tmpdir(), 'aisle-sync-crash-'))
@@ -68,10 +65,7 @@ t.test('SIGKILL during packing and repeatedly during a drain: every committed ev
     http: { host: '127.0.0.1', port: httpPort },
     mqtt: { embedded: { host: '127.0.0.1', port: mqttPort } },
     log: { level: 'warn' },
-    crm: {
-      url: crm.url, writeKey: WRITE_KEY, storeToken: STORE_TOKEN, opsUrl: `${crm.url}/v1/ops/batch`, maxBackoffSeconds: 1, timeoutSeconds: 20,
-      pull: { membersSeconds: 3600, campaignsSeconds: 3600, layoutSeconds: 3600, modelsSeconds: 3600 },
-    },
+    crm: crmSettings(crm, { timeoutSeconds: 20 }),
   })
   const file = join(dir, 'store.json')
   writeFileSync(file, JSON.stringify(cfg))

@@ -6,15 +6,14 @@
  */
 import t from 'tap'
 import { join } from 'node:path'
-import { startReferenceCrm } from '../../cloud-sync/reference-crm/server.js'
+import { crmSettings, startTestCrm } from '../helpers/crm.js'
 import { loadConfig, packageRoot } from '../../edge/config/load.js'
 import { dayCampaigns, runDay } from '../../devices/simulator/day.js'
 import { population } from '../../devices/simulator/population.js'
 import { waitFor } from '../helpers/net.js'
 
 t.test('a two-hour day with the CRM down, flapping, up and down again; then everything arrives once, in order', async (t) => {
-  const crm = await startReferenceCrm({ writeKey: 'wk-day', storeToken: 'st-day' })
-  t.teardown(() => crm.close())
+  const crm = await startTestCrm(t)
   const demo = loadConfig({ file: join(packageRoot(), 'config', 'demo-store.json'), env: {} }).config
   const people = population(200, 5)
   const campaigns = dayCampaigns()
@@ -27,7 +26,7 @@ t.test('a two-hour day with the CRM down, flapping, up and down again; then ever
   const phases: string[] = []
   const r = await runDay({
     members: 200, hours: 2, seed: 5, start, timeZone: 'Europe/Berlin', people, campaigns, layout: demo.layout,
-    crm: { url: crm.url, writeKey: 'wk-day', storeToken: 'st-day', opsUrl: `${crm.url}/v1/ops/batch`, maxBackoffSeconds: 1, pull: { membersSeconds: 3600, campaignsSeconds: 3600, layoutSeconds: 3600, modelsSeconds: 3600 } },
+    crm: crmSettings(crm),
     onGateway: (gw) => {
       // every outbox record the gateway commits, in commit order
       const write = gw.store.write.bind(gw.store)

@@ -19,7 +19,7 @@ import { createConnection } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
-import { startReferenceCrm } from '../../cloud-sync/reference-crm/server.js'
+import { crmSettings, startTestCrm } from '../helpers/crm.js'
 import { packageRoot } from '../../edge/config/load.js'
 import type { ManualClock } from '../../edge/core/clock.js'
 import { outboxOp, type OutboxEvent } from '../../edge/storage/store.js'
@@ -27,8 +27,6 @@ import { startTestGateway, TEST_ADMIN, type TestGateway } from '../helpers/gatew
 import { mosquittoBinary, startMosquitto } from '../helpers/mosquitto.js'
 import { freePort, waitFor } from '../helpers/net.js'
 
-const WRITE_KEY = 'wk-mqtt-0123456789'
-const STORE_TOKEN = 'st-mqtt-0123456789'
 const MAX_BATCH = 500 * 1024
 const admin = { authorization: `Bearer ${TEST_ADMIN}` }
 
@@ -91,8 +89,7 @@ t.test('CRM batches over MQTT to a cloud Mosquitto: envelope, order, size; throu
   skip: mosquittoBinary() ? false : 'mosquitto is not installed (apt-get install mosquitto)',
   timeout: 120_000,
 }, async (t) => {
-  const crm = await startReferenceCrm({ writeKey: WRITE_KEY, storeToken: STORE_TOKEN })
-  t.teardown(() => crm.close())
+  const crm = await startTestCrm(t)
   const mosq = await startMosquitto()
   t.teardown(() => mosq.stop())
   const dir = mkdtempSync(join(tmpdir(), 'aisle-sync-mqtt-'))
@@ -109,10 +106,7 @@ t.test('CRM batches over MQTT to a cloud Mosquitto: envelope, order, size; throu
   const tg = await startTestGateway({
     overlay: {
       store: { id: storeId },
-      crm: {
-        url: crm.url, storeToken: STORE_TOKEN, mqtt: { url: mosq.url }, maxBackoffSeconds: 1, timeoutSeconds: 5,
-        pull: { membersSeconds: 3600, campaignsSeconds: 3600, layoutSeconds: 3600, modelsSeconds: 3600 },
-      },
+      crm: crmSettings(crm, { mqtt: { url: mosq.url }, opsUrl: null, timeoutSeconds: 5 }),
     },
   })
   t.teardown(() => tg.close())

@@ -6,7 +6,8 @@
  */
 import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
-import { startReferenceCrm, type ReferenceCrm } from '../../cloud-sync/reference-crm/server.js'
+import type { ReferenceCrm } from '../../cloud-sync/reference-crm/server.js'
+import { crmSettings, startTestCrm } from '../helpers/crm.js'
 import { outboxOp, type OutboxEvent } from '../../edge/storage/store.js'
 import { FEATURE_VERSION } from '../../edge/recommend/features.js'
 import { packageRoot } from '../../edge/config/load.js'
@@ -16,32 +17,13 @@ import { scrape, sample } from '../helpers/metrics.js'
 import { waitFor, sleep } from '../helpers/net.js'
 import { query } from '../helpers/db.js'
 
-const WRITE_KEY = 'wk-test-0123456789'
-const STORE_TOKEN = 'st-test-0123456789'
 const admin = { authorization: `Bearer ${TEST_ADMIN}`, 'content-type': 'application/json' }
 
-async function withCrm(t: Test, overlay: Record<string, unknown> = {}): Promise<{ crm: ReferenceCrm; tg: TestGateway }> {
-  const crm = await startReferenceCrm({ writeKey: WRITE_KEY, storeToken: STORE_TOKEN })
-  t.teardown(() => crm.close())
-  const tg = await startTestGateway({
-    overlay: deepMerge({
-      crm: {
-        url: crm.url, writeKey: WRITE_KEY, storeToken: STORE_TOKEN, opsUrl: `${crm.url}/v1/ops/batch`, modelPublicKey: crm.publicKeyPem, maxBackoffSeconds: 1,
-        pull: { membersSeconds: 3600, campaignsSeconds: 3600, layoutSeconds: 3600, modelsSeconds: 3600 },
-      },
-    }, overlay),
-  })
+async function withCrm(t: Test, overlay: { crm?: Record<string, unknown> } = {}): Promise<{ crm: ReferenceCrm; tg: TestGateway }> {
+  const crm = await startTestCrm(t)
+  const tg = await startTestGateway({ overlay: { crm: crmSettings(crm, overlay.crm) } })
   t.teardown(() => tg.close())
   return { crm, tg }
-}
-
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a }
-  for (const [k, v] of Object.entries(b)) {
-    const cur = out[k]
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur) ? deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>) : v
-  }
-  return out
 }
 
 const ev = (i: number, o: Partial<OutboxEvent> = {}): OutboxEvent => ({
