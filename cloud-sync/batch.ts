@@ -20,7 +20,7 @@ export interface EnvelopeContext {
 export const SEALED_USER = '_sealedUserId'
 
 /** The event as JSON text, or why it cannot be sent. */
-export function envelope(r: OutboxRecord, c: EnvelopeContext): { json: string } | { refused: string } {
+export function envelope(r: OutboxRecord, c: EnvelopeContext): { json: string; bytes: number } | { refused: string } {
   if (r.messageId.length > MAX_MESSAGE_ID) return { refused: `messageId over ${MAX_MESSAGE_ID} characters` }
   let userId = r.userId
   let props = r.properties
@@ -43,7 +43,7 @@ export function envelope(r: OutboxRecord, c: EnvelopeContext): { json: string } 
   const json = `{"type":"track","event":${JSON.stringify(r.event)},${who},"properties":${props},"timestamp":"${new Date(r.ts).toISOString()}","messageId":${JSON.stringify(r.messageId)},"context":${contextJson(c)}}`
   const bytes = Buffer.byteLength(json, 'utf8')
   if (bytes > MAX_EVENT_BYTES) return { refused: `event over ${MAX_EVENT_BYTES / 1024} KB (${bytes} bytes)` }
-  return { json }
+  return { json, bytes }
 }
 
 const contexts = new WeakMap<EnvelopeContext, string>()

@@ -165,7 +165,7 @@ export class Drainer {
         await this.park(chunk, r, `not sendable: ${e.refused}`)
         continue
       }
-      prepared.push({ record: r, json: e.json, bytes: Buffer.byteLength(e.json, 'utf8') })
+      prepared.push({ record: r, json: e.json, bytes: e.bytes })
     }
     for (const batch of cut(prepared)) {
       await yieldToLoop()

@@ -5,7 +5,7 @@
  * applying through the ports below, exactly as the admin API would.
  */
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto'
-import { Campaign, Layout, Member, compile, describeProblems } from '../edge/contract/index.js'
+import { describeProblems, resourceChecks, type Campaign, type Layout, type Member } from '../edge/contract/index.js'
 import type { Store } from '../edge/storage/store.js'
 
 export type Resource = 'members' | 'campaigns' | 'layout' | 'models'
@@ -52,9 +52,7 @@ export interface PullerOptions {
   onOverride?(r: Resource, id: string): void
 }
 
-const checkMember = compile<Member>(Member)
-const checkCampaign = compile<Campaign>(Campaign)
-const checkLayout = compile<Layout>(Layout)
+const { member: checkMember, campaign: checkCampaign, layout: checkLayout } = resourceChecks
 
 class Refused extends Error {}
 

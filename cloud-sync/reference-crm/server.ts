@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import Type from 'typebox'
 import { Db, type Param } from '../../edge/storage/db.js'
-import { Campaign, Layout, Member, campaignProblems, layoutProblems } from '../../edge/contract/resources.js'
+import { campaignProblems, layoutProblems, resourceChecks, type Campaign, type Layout, type Member } from '../../edge/contract/resources.js'
 import { compile, describeProblems } from '../../edge/contract/validate.js'
 import { isMacLike, reMember, reStore } from '../../edge/contract/ids.js'
 
@@ -121,9 +121,7 @@ CREATE TABLE IF NOT EXISTS models (n INTEGER PRIMARY KEY AUTOINCREMENT, name TEX
   feature_version TEXT NOT NULL, signature TEXT NOT NULL, bytes BLOB NOT NULL, UNIQUE (name, version));
 `
 
-const memberCheck = compile<Member>(Member)
-const campaignCheck = compile<Campaign>(Campaign)
-const layoutCheck = compile<Layout>(Layout)
+const { member: memberCheck, campaign: campaignCheck, layout: layoutCheck } = resourceChecks
 const faultsCheck = compile<Faults>(Type.Object({
   unavailable: Type.Optional(Type.Integer({ minimum: 0 })),
   tooMany: Type.Optional(Type.Object({ count: Type.Integer({ minimum: 0 }), retryAfterSeconds: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })),

@@ -1,6 +1,7 @@
 /** Resources of CONTRACT.md section 9: layout, member, campaign. Closed objects: a typo is a clear 400. */
 import Type, { type Static } from 'typebox'
 import { CAMPAIGN_ID, HEX_KEY_32, MemberId, ZoneId } from './ids.js'
+import { compile } from './validate.js'
 
 const Coord = Type.Number({ minimum: -100_000, maximum: 100_000, description: 'metres' })
 
@@ -115,3 +116,6 @@ export function campaignProblems(c: Campaign, zones: ReadonlySet<string>): { pat
   if (c.offer.discount.kind === 'percent' && (c.offer.discount.value ?? 0) > 100) out.push({ path: 'offer.discount.value', value: c.offer.discount.value, expected: 'a percentage <= 100' })
   return out
 }
+
+/** The resources' schemas compiled once, for what receives them from outside the admin API (CRM pulls, the reference CRM). */
+export const resourceChecks = { member: compile<Member>(Member), campaign: compile<Campaign>(Campaign), layout: compile<Layout>(Layout) }

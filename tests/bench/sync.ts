@@ -162,7 +162,7 @@ function batchesOf(from: number, to: number, measure: boolean): string[] {
       const r = benchRecord(i)
       const e = envelope(r, ectx)
       if ('refused' in e) throw new Error(`bench event ${i} not sendable: ${e.refused}`)
-      const bytes = Buffer.byteLength(e.json, 'utf8')
+      const bytes = e.bytes
       if (measure) { propBytes += r.properties.length; envBytes += bytes }
       prepared.push({ record: r, json: e.json, bytes })
     }
