@@ -33,7 +33,7 @@ export type ErrorFrame = Static<typeof ErrorFrame>
  * Additive to the contract: the first frame on every connection. `serverTime` is the gateway's clock, so an app
  * judges coupon expiry by the gateway's time, not by a phone clock that may run ahead or behind.
  */
-export const HelloFrame = Type.Object({ type: Type.Literal('hello'), serverTime: Type.String({ description: 'ISO 8601 time on the gateway' }) })
+export const HelloFrame = Type.Object({ type: Type.Literal('hello'), serverTime: Type.String({ description: 'ISO 8601 time on the gateway' }), timeZone: Type.Optional(Type.String({ description: 'the store\'s IANA time zone: apps show times in it (a visitor\'s phone may be set to another)' })) })
 export type HelloFrame = Static<typeof HelloFrame>
 /** Additive to the contract: a coupon of this member was redeemed (at a till): the app takes it off the screen. */
 export const RedeemedFrame = Type.Object({ type: Type.Literal('redeemed'), offerId: Type.String() })

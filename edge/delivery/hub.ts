@@ -21,6 +21,8 @@ export interface MemberSocket {
 export interface HubDeps {
   store: Store
   storeId: string
+  /** the store's time zone, told to apps in the hello frame */
+  timeZone?: string
   clock: Clock
   log: Logger
   queueMax: number
@@ -79,7 +81,7 @@ export class MemberHub {
     const ms = Math.max(0, Math.min(tokenExp - this.d.clock.now(), 2 ** 31 - 1))
     this.expiry.set(sock, setTimeout(() => sock.close(4401, 'token expired'), ms))
     const now = this.d.clock.now()
-    if (sock.readyState === OPEN) sock.send(JSON.stringify({ type: 'hello', serverTime: new Date(now).toISOString() } satisfies HelloFrame))
+    if (sock.readyState === OPEN) sock.send(JSON.stringify({ type: 'hello', serverTime: new Date(now).toISOString(), ...(this.d.timeZone ? { timeZone: this.d.timeZone } : {}) } satisfies HelloFrame))
     const rows = await liveOffers(this.d.store, memberId, now, this.d.queueMax)
     // an issued offer reaches the phone for the first time (recorded as delivered); the others are shown again
     for (const r of rows.reverse()) {

@@ -29,7 +29,7 @@ export class DeliveryFeature implements Feature {
     const pepper = Buffer.from(ctx.secrets.pepper, 'hex')
     this.tokens = withRevocations(verifier, async (memberId) => (await store.get<{ before: number }>('SELECT before FROM token_revocations WHERE member_hash = ?', [memberHash(pepper, memberId)]))?.before ?? null)
     this.hub = new MemberHub({
-      store, storeId, clock, log, queueMax: config.member.offlineQueueMax, maxSocketsPerMember: config.member.maxSocketsPerMember,
+      store, storeId, timeZone: config.store.timezone, clock, log, queueMax: config.member.offlineQueueMax, maxSocketsPerMember: config.member.maxSocketsPerMember,
       onDelivered: () => metrics.offersDelivered.inc(),
       onRanging: (memberId, beacons, ts) => (this.ranging ? this.ranging(memberId, beacons, ts) : 'ranging-unavailable'),
       onAssist: (memberId, zone, action) => (this.assist ? this.assist(memberId, zone, action) : 'assist-unavailable'),

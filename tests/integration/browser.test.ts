@@ -21,7 +21,8 @@ t.test('an offer issued by a dwell appears live on the member app page', { skip:
   // playwright gives the browser a fresh, empty profile of its own
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
   t.teardown(() => browser.close())
-  const page = await browser.newPage({ viewport: { width: 420, height: 900 } })
+  // a visitor's phone set to another zone and a 12-hour clock: the page shows the store's times all the same
+  const page = await browser.newPage({ viewport: { width: 420, height: 900 }, timezoneId: 'America/New_York', locale: 'en-US' })
   // the phone's clock is nowhere near the gateway's (which is virtual here): a day and a half ahead.
   // The page must judge expiry by the gateway's clock, whatever the calendar says.
   await page.clock.setFixedTime(new Date(clock.now() + 36 * 3600_000))
@@ -43,6 +44,9 @@ t.test('an offer issued by a dwell appears live on the member app page', { skip:
   const code = await card.locator('.code').textContent()
   const offerId = await card.getAttribute('data-offer-id')
   t.match(code, /^[0-9A-Z]{44}$/)
+  const expires = (await query<{ expires_at: number }>(gw.dbFile, 'SELECT expires_at FROM offers WHERE offer_id = ?', [(await card.getAttribute('data-offer-id'))!]))[0]!.expires_at
+  const storeClock = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'Europe/Berlin' }).format(expires)
+  t.equal(await card.locator('.meta').textContent(), `show at the till, valid until ${storeClock}`, 'expiry in the store\'s time zone, 24-hour')
   await waitFor(async () => (await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId!]))[0]?.status === 'seen', { what: 'the page acknowledged the offer' })
   await page.screenshot({ path: join(tg.dataDir, 'app.png') })
   // a reload keeps the coupon: the gateway sends every live coupon on connect

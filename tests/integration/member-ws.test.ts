@@ -35,7 +35,7 @@ t.test('ack and dismiss', async (t) => {
   const app = wsConnect(wsUrl, await gw.memberToken('m-1'))
   await app.opened
   const hello = await waitFor(() => app.frames[0] as { type: string; serverTime: string } | undefined, { what: 'hello' })
-  t.same(hello, { type: 'hello', serverTime: new Date(clock.now()).toISOString() }, "the first frame carries the gateway's clock")
+  t.same(hello, { type: 'hello', serverTime: new Date(clock.now()).toISOString(), timeZone: 'Europe/Berlin' }, "the first frame carries the gateway's clock and the store's time zone")
   const offerId = await offerFor(app)
   app.send({ type: 'ack', offerId })
   await waitFor(async () => (await query<{ status: string }>(gw.dbFile, 'SELECT status FROM offers WHERE offer_id = ?', [offerId]))[0]?.status === 'seen', { what: 'seen' })

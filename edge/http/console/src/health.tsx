@@ -56,10 +56,17 @@ function SyncCard({ sync }: { sync: Record<string, unknown> }) {
       <dl class="facts">{simple.map(([k, v]) => <><dt>{syncLabel[k] ?? k}</dt><dd>{value(k, v)}</dd></>)}
         {budget ? <><dt>Outbox disk</dt><dd class={budget.state !== 'ok' ? 'warn-text' : ''} data-testid="sync-budget">{bytes(budget.bytes)} of {bytes(budget.budgetBytes)}{budget.state === 'full' ? ': FULL, no new offers' : budget.state === 'alarm' ? ': near the budget' : ''}</dd></> : null}
       </dl>
-      {streams ? <div class="table-wrap"><table class="compact" data-testid="sync-streams"><thead><tr><th>Stream</th><th>To</th><th class="num">Unsent</th><th class="num">Packed</th><th>Oldest</th><th class="num">Delivered</th><th class="num">Retries</th><th class="num">Parked</th><th>Last success</th><th>Last error</th><th>Next try</th></tr></thead>
-        <tbody>{Object.entries(streams).map(([name, st]) => <tr data-stream={name}><td>{name}</td><td class="small">{st.destination}</td><td class="num">{st.backlog}</td><td class="num">{st.packed}</td><td>{st.oldestAgeSeconds === null ? '—' : duration(st.oldestAgeSeconds)}</td><td class="num">{st.delivered}</td><td class="num">{st.retried}</td><td class="num">{st.parked}</td><td>{when(st.lastSuccess)}</td><td class="small warn-text">{st.lastError ?? ''}</td><td>{when(st.nextAttempt)}</td></tr>)}</tbody></table></div> : null}
-      {inbound ? <div class="table-wrap"><table class="compact" data-testid="sync-inbound"><thead><tr><th>Pulled</th><th>Last pull</th><th>Last applied</th><th class="num">Unchanged (304)</th><th>Problem</th></tr></thead>
-        <tbody>{Object.entries(inbound).map(([name, r]) => <tr data-resource={name}><td>{name}</td><td>{when(r.lastPull)}</td><td>{when(r.lastApplied)}</td><td class="num">{r.notModified}</td><td class="small warn-text">{r.lastError ?? ''}</td></tr>)}</tbody></table></div> : null}
+      {/* narrow enough for a third of a laptop screen: errors and next tries on a line of their own */}
+      {streams ? <table class="compact" data-testid="sync-streams"><thead><tr><th>Stream</th><th class="num">Unsent</th><th>Oldest</th><th class="num">Sent</th><th class="num">Retries</th><th class="num">Parked</th></tr></thead>
+        <tbody>{Object.entries(streams).flatMap(([name, st]) => [
+          <tr data-stream={name}><td title={st.destination}>{name}</td><td class="num" title={`${st.packed} packed`}>{st.backlog}</td><td>{st.oldestAgeSeconds === null ? '—' : duration(st.oldestAgeSeconds)}</td><td class="num">{st.delivered}</td><td class="num">{st.retried}</td><td class="num">{st.parked}</td></tr>,
+          ...(st.lastError || st.destination !== 'http' && st.destination !== 'mqtt' ? [<tr class="sub"><td colspan={6} class="small">{st.destination !== 'http' && st.destination !== 'mqtt' ? <span class="muted">{st.destination}</span> : null}{st.lastError ? <span class="warn-text">{st.lastError}{st.nextAttempt ? <>; next try {when(st.nextAttempt)}</> : null}</span> : null}</td></tr>] : []),
+        ])}</tbody></table> : null}
+      {inbound && sync['mode'] !== 'stand-alone' ? <table class="compact" data-testid="sync-inbound"><thead><tr><th>Pulled</th><th>Last pull</th><th>Applied</th></tr></thead>
+        <tbody>{Object.entries(inbound).flatMap(([name, r]) => [
+          <tr data-resource={name}><td>{name}</td><td title={`${r.notModified} unchanged (304)`}>{when(r.lastPull)}</td><td>{when(r.lastApplied)}</td></tr>,
+          ...(r.lastError ? [<tr class="sub"><td colspan={3} class="small warn-text">{r.lastError}</td></tr>] : []),
+        ])}</tbody></table> : null}
       {parked.length ? <><h3>Parked (refused for good, not blocking their stream)</h3><ul class="small">{parked.map((p) => <li><span class="mono">{p.event}</span> {p.messageId}: {p.reason} ({ago(p.parkedAt)})</li>)}</ul></> : null}
       {overrides.length ? <><h3>Store edits the CRM replaced (the CRM owns members and campaigns)</h3><ul class="small">{overrides.map((o) => <li>{o.resource} {o.id} ({ago(o.at)})</li>)}</ul></> : null}
     </Card>
