@@ -231,9 +231,14 @@ t.test('layout from the CRM replaces the store\'s; a campaign the edge cannot ru
   t.pass('the CRM\'s layout applied')
   await crm.setLayout(store, null)
   const good = { id: 'crm-ok', title: 'ok', trigger: { kind: 'enter', zone: 'bakery' }, offer: { discount: { kind: 'amount', value: 1 } }, validMinutes: 30 }
-  await crm.putCampaign(store, good as never)
+  // the bad one first: no pull can ever see the good one alone (a pull between two puts was timing luck)
   await crm.putCampaign(store, { ...good, id: 'crm-nowhere', trigger: { kind: 'dwell', zone: 'no-such-zone', seconds: 5 } } as never)
-  await waitFor(async () => /crm-nowhere/.test((await syncView(tg))['inbound'].campaigns.lastError ?? ''), { what: 'the refusal shown', timeoutMs: 10_000 })
+  await crm.putCampaign(store, good as never)
+  // two refused pulls counted after both puts: the second one started after them, so it saw the whole set
+  const refusedPulls = async () => sample(await scrape(tg.gw.httpUrl), 'aisle_sync_pulls_total', { resource: 'campaigns', outcome: 'refused' })
+  const before = await refusedPulls()
+  await waitFor(async () => (await refusedPulls()) >= before + 2, { what: 'two refused pulls of the whole set', timeoutMs: 15_000 })
+  t.match((await syncView(tg))['inbound'].campaigns.lastError, /crm-nowhere/, 'the refusal shown with the campaign it names')
   const ids = async () => ((await (await fetch(`${tg.gw.httpUrl}/v1/admin/campaigns`, { headers: admin })).json()) as { campaigns: { campaign: { id: string } }[] }).campaigns.map((c) => c.campaign.id)
   const list = await ids()
   t.notOk(list.includes('crm-nowhere') || list.includes('crm-ok'), 'a set with a campaign the edge cannot run is not applied at all')
