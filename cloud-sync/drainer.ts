@@ -5,7 +5,7 @@
  * that one poison event never blocks its stream.
  */
 import { body, cut, envelope, type EnvelopeContext, type Prepared } from './batch.js'
-import type { Chunk, Outbox, OutboxRecord, StreamName } from './outbox.js'
+import type { Chunk, DrainOutbox, OutboxRecord, StreamName } from './outbox.js'
 import type { SendResult, Transport } from './transport.js'
 
 export interface StreamState {
@@ -30,7 +30,7 @@ export interface DrainerHooks {
 }
 
 export interface DrainerOptions {
-  outbox: Outbox
+  outbox: DrainOutbox
   transports: Partial<Record<StreamName, Transport>>
   envelope: EnvelopeContext
   /** the gateway's clock (timestamps: sentAt, lastSuccess) */
@@ -48,6 +48,23 @@ export interface DrainerOptions {
 
 const ORDER: readonly StreamName[] = ['crm', 'ops']
 
+/** what the sync feature drives: the Drainer itself, or the drain thread running one */
+export interface DrainControl {
+  readonly state: Record<StreamName, StreamState>
+  start(): void
+  kick(opts?: { retryNow?: boolean }): void
+  pause(): Promise<void>
+  resume(): void
+  stop(): Promise<void>
+}
+
+/** a stream's state before anything was tried */
+export function initialState(transports: Partial<Record<StreamName, string | null>>): Record<StreamName, StreamState> {
+  return Object.fromEntries(ORDER.map((s) => [s, {
+    transport: transports[s] ?? null, lastSuccess: null, lastError: null, lastErrorAt: null, delivered: 0, retried: 0, parked: 0, failures: 0, nextAttemptAt: null, retryAt: null,
+  }])) as Record<StreamName, StreamState>
+}
+
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** Exponential backoff with "equal jitter": half the step fixed, half random; capped. */
@@ -56,7 +73,7 @@ export function backoffMs(failures: number, baseMs: number, maxMs: number, rando
   return Math.round(step / 2 + random() * (step / 2))
 }
 
-export class Drainer {
+export class Drainer implements DrainControl {
   readonly state: Record<StreamName, StreamState>
   private running = false
   private loop: Promise<void> | null = null
@@ -76,9 +93,7 @@ export class Drainer {
     this.random = o.random ?? Math.random
     this.base = Math.min(o.baseBackoffMs ?? 1000, o.maxBackoffMs)
     this.mono = o.monotonic ?? (() => performance.now())
-    this.state = Object.fromEntries(ORDER.map((s) => [s, {
-      transport: o.transports[s]?.name ?? null, lastSuccess: null, lastError: null, lastErrorAt: null, delivered: 0, retried: 0, parked: 0, failures: 0, nextAttemptAt: null, retryAt: null,
-    }])) as Record<StreamName, StreamState>
+    this.state = initialState({ crm: o.transports.crm?.name ?? null, ops: o.transports.ops?.name ?? null })
   }
 
   start(): void {
@@ -123,10 +138,12 @@ export class Drainer {
           const st = this.state[s]
           if (st.nextAttemptAt !== null && st.nextAttemptAt > this.mono()) continue
           if (this.pauses > 0) break
-          const chunk = await this.o.outbox.next(s, this.o.readRows ?? 5000)
-          if (!chunk) continue
-          this.chunkRunning = this.drainChunk(chunk)
-          try { await this.chunkRunning } finally { this.chunkRunning = null }
+          // the read is part of the chunk a pause waits for: what was read before an erasure is not sent after it
+          const running = this.readAndDrain(s)
+          this.chunkRunning = running.then(() => {})
+          let found: boolean
+          try { found = await running } finally { this.chunkRunning = null }
+          if (!found) continue
           worked = true
           break // the CRM stream first again
         }
@@ -149,6 +166,16 @@ export class Drainer {
       this.wake = done
       this.timer = setTimeout(done, ms)
     })
+  }
+
+  /** false: nothing to send on this stream */
+  private async readAndDrain(s: StreamName): Promise<boolean> {
+    const chunk = await this.o.outbox.next(s, this.o.readRows ?? 5000)
+    if (!chunk) return false
+    // paused while reading (an erasure began): dropped unsent, read again once resumed
+    if (this.pauses > 0) return true
+    await this.drainChunk(chunk)
+    return true
   }
 
   private async drainChunk(chunk: Chunk): Promise<void> {

@@ -37,6 +37,19 @@ export interface Chunk {
   records: OutboxRecord[]
 }
 
+/** a chunk as named across threads: its records stay where they were read */
+export interface ChunkRef { stream: StreamName; source: 'rows' | 'block'; blockId: number | null; count: number }
+
+/** a chunk with a block's data still compressed */
+export interface RawChunk extends Chunk { data?: Buffer }
+
+/** what the drainer needs of the outbox (the Outbox itself, or its proxy in the drain thread) */
+export interface DrainOutbox {
+  next(stream: StreamName, limit: number): Promise<Chunk | null>
+  delivered(chunk: Chunk, records: readonly OutboxRecord[], blockDone: boolean): Promise<void>
+  park(chunk: Chunk, r: OutboxRecord, reason: string, now: number): Promise<void>
+}
+
 export interface StreamCounts { rows: number; packed: number; oldestTs: number | null; bytes: number }
 
 /**
@@ -84,40 +97,56 @@ export class Outbox {
 
   /** The stream's oldest undelivered records: its oldest block, else up to `limit` rows. */
   async next(stream: StreamName, limit: number): Promise<Chunk | null> {
-    const b = await this.store.get<{ id: number; data: Buffer }>('SELECT id, data FROM outbox_blocks WHERE stream = ? ORDER BY first_id LIMIT 1', [stream])
-    if (b) {
+    for (;;) {
+      const raw = await this.nextRaw(stream, limit)
+      if (!raw || !raw.data) return raw && { stream, source: raw.source, blockId: raw.blockId, records: raw.records }
       try {
-        return { stream, source: 'block', blockId: b.id, records: await decodeBlock(b.data) }
+        return { stream, source: 'block', blockId: raw.blockId, records: await decodeBlock(raw.data) }
       } catch (err) {
-        // a block that cannot be read would block its stream for ever: dropped with a parked note of why
-        await this.store.write([
-          { op: 'insert', table: 'outbox_parked', conflict: 'OR IGNORE', columns: ['stream', 'message_id', 'event', 'user_id', 'anonymous_id', 'properties', 'ts', 'reason', 'parked_at'], row: [stream, `block:${b.id}`, '(unreadable block)', null, null, '{}', 0, `block ${b.id} cannot be decoded: ${(err as Error).message}`.slice(0, 500), 0] },
-          { op: 'sql', sql: 'DELETE FROM outbox_blocks WHERE id = ?', params: [b.id] },
-        ])
-        return this.next(stream, limit)
+        await this.unreadable(stream, raw.blockId!, err as Error)
       }
     }
+  }
+
+  /** `next` with a block's data left compressed (a drain thread decodes it itself) */
+  async nextRaw(stream: StreamName, limit: number): Promise<RawChunk | null> {
+    const b = await this.store.get<{ id: number; data: Buffer }>('SELECT id, data FROM outbox_blocks WHERE stream = ? ORDER BY first_id LIMIT 1', [stream])
+    if (b) return { stream, source: 'block', blockId: b.id, records: [], data: b.data }
     const rows = await this.store.all<RowRecord>('SELECT id, message_id, event, user_id, anonymous_id, properties, ts FROM outbox WHERE stream = ? AND sent_at IS NULL ORDER BY id LIMIT ?', [stream, limit])
     return rows.length ? { stream, source: 'rows', blockId: null, records: rows.map(fromRow) } : null
   }
 
+  /** a block that cannot be read would block its stream for ever: dropped with a parked note of why */
+  async unreadable(stream: StreamName, blockId: number, err: Error): Promise<void> {
+    await this.store.write([
+      { op: 'insert', table: 'outbox_parked', conflict: 'OR IGNORE', columns: ['stream', 'message_id', 'event', 'user_id', 'anonymous_id', 'properties', 'ts', 'reason', 'parked_at'], row: [stream, `block:${blockId}`, '(unreadable block)', null, null, '{}', 0, `block ${blockId} cannot be decoded: ${err.message}`.slice(0, 500), 0] },
+      { op: 'sql', sql: 'DELETE FROM outbox_blocks WHERE id = ?', params: [blockId] },
+    ])
+  }
+
   /** The receiver has these records (a contiguous run of the chunk): they leave the outbox. */
   async delivered(chunk: Chunk, records: readonly OutboxRecord[], blockDone: boolean): Promise<void> {
+    await this.deliveredRange({ stream: chunk.stream, source: chunk.source, blockId: chunk.blockId, count: chunk.records.length },
+      records.length ? { first: records[0]!.id, last: records[records.length - 1]!.id, n: records.length } : null, blockDone)
+  }
+
+  /** `delivered` by ids: a block done, or the rows `first`..`last` (`n` of them) */
+  async deliveredRange(chunk: ChunkRef, range: { first: number; last: number; n: number } | null, blockDone: boolean): Promise<void> {
     if (chunk.source === 'block') {
       if (blockDone) {
         await this.store.write([{ op: 'sql', sql: 'DELETE FROM outbox_blocks WHERE id = ?', params: [chunk.blockId] }])
-        this.store.outboxBacklog = Math.max(0, this.store.outboxBacklog - chunk.records.length)
+        this.store.outboxBacklog = Math.max(0, this.store.outboxBacklog - chunk.count)
       }
       return
     }
-    if (!records.length) return
+    if (!range) return
     // by rowid range (`+stream`: not through the stream index)
-    await this.store.write([{ op: 'sql', sql: 'DELETE FROM outbox WHERE id BETWEEN ? AND ? AND +stream = ?', params: [records[0]!.id, records[records.length - 1]!.id, chunk.stream] }])
-    this.store.outboxBacklog = Math.max(0, this.store.outboxBacklog - records.length)
+    await this.store.write([{ op: 'sql', sql: 'DELETE FROM outbox WHERE id BETWEEN ? AND ? AND +stream = ?', params: [range.first, range.last, chunk.stream] }])
+    this.store.outboxBacklog = Math.max(0, this.store.outboxBacklog - range.n)
   }
 
   /** A record the receiver refuses for good (or one too large to send): kept aside with the reason. */
-  async park(chunk: Chunk, r: OutboxRecord, reason: string, now: number): Promise<void> {
+  async park(chunk: Pick<Chunk, 'stream' | 'source'>, r: OutboxRecord, reason: string, now: number): Promise<void> {
     await this.store.write([
       {
         op: 'insert', table: 'outbox_parked', conflict: 'OR IGNORE',

@@ -99,3 +99,23 @@ export class MqttTransport implements Transport {
 
   async close(): Promise<void> { await this.client.endAsync(true).catch(() => {}) }
 }
+
+/** where the streams go, as the gateway's `crm` settings say (plain data: a drain thread builds them too) */
+export interface TransportSettings {
+  url: string
+  writeKey: string | null
+  /** the ops stream's receiver; none: ops records stay at the edge */
+  opsUrl: string | null
+  timeoutMs: number
+  mqtt: { url: string | null; username?: string | undefined; password?: string | undefined }
+}
+
+/** The CRM stream over MQTT when `mqtt.url` is set, else HTTP POST to `<url>/v1/batch`; ops over HTTP to `opsUrl`. */
+export function transportsFor(s: TransportSettings, storeId: string, now: () => number): Partial<Record<'crm' | 'ops', Transport>> {
+  const out: Partial<Record<'crm' | 'ops', Transport>> = {}
+  out.crm = s.mqtt.url
+    ? new MqttTransport(s.mqtt.url, storeId, s.timeoutMs, { username: s.mqtt.username, password: s.mqtt.password })
+    : new HttpTransport(new URL('v1/batch', s.url.endsWith('/') ? s.url : `${s.url}/`).toString(), s.writeKey ?? '', s.timeoutMs, now)
+  if (s.opsUrl) out.ops = new HttpTransport(s.opsUrl, s.writeKey ?? '', s.timeoutMs, now)
+  return out
+}

@@ -192,6 +192,7 @@ export const ConfigSchema = Type.Object({
     }, { additionalProperties: false }),
     maxBackoffSeconds: Type.Number({ minimum: 1, maximum: 3600, description: 'longest wait between two tries of a failing batch' }),
     timeoutSeconds: Type.Number({ minimum: 1, maximum: 300, description: 'one request to the CRM' }),
+    drainThread: Type.Boolean({ description: 'build and send batches on a worker thread of their own, off the event loop that turns sightings into offers (false: on the main thread)' }),
     outboxBudgetMB: Type.Number({ minimum: 1, maximum: 100_000, description: 'disk the undelivered outbox may take; near it an alarm, at it the ops stream drops its oldest and new discretionary CRM records (Zone Dwelled, new offers) are refused, counted' }),
   }, { additionalProperties: false }),
   metrics: Type.Object({

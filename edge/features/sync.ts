@@ -11,11 +11,12 @@
  */
 import { createHmac } from 'node:crypto'
 import { Counter, Gauge } from 'prom-client'
-import { Drainer } from '../../cloud-sync/drainer.js'
+import { Drainer, type DrainControl, type DrainerHooks } from '../../cloud-sync/drainer.js'
+import { DrainThread } from '../../cloud-sync/drain-thread.js'
 import { SEALED_USER } from '../../cloud-sync/batch.js'
 import { Puller, RESOURCES, type InboundPorts, type Resource } from '../../cloud-sync/inbound.js'
 import { Outbox, STREAMS, type StreamCounts, type StreamName } from '../../cloud-sync/outbox.js'
-import { HttpTransport, MqttTransport, type Transport } from '../../cloud-sync/transport.js'
+import { transportsFor, type TransportSettings } from '../../cloud-sync/transport.js'
 import { campaignProblems } from '../contract/resources.js'
 import { syncRoutes } from '../http/admin/sync.js'
 import type { ReadyCheck, SyncView } from '../http/services.js'
@@ -33,6 +34,8 @@ const DISCRETIONARY = new Set(['Zone Dwelled'])
 const ALARM_AT = 0.8
 /** rows of a stream left unpacked (sent as they are when the CRM answers) */
 const PACK_ABOVE = 6000
+/** outbox rows the drainer reads at once (a packed block is read whole) */
+const DRAIN_READ_ROWS = 2000
 
 export interface SyncDeps { members: MembersFeature; offers: OffersFeature; layout: LayoutFeature; recommender: RecommenderFeature }
 
@@ -40,7 +43,7 @@ export class SyncFeature implements Feature {
   readonly name = 'sync'
   readonly adminRoutes = syncRoutes({ view: () => this.view(), retry: () => { this.drainer?.kick({ retryNow: true }); for (const r of RESOURCES) if (r !== 'models' || this.ctx.config.crm.modelPublicKey) void this.puller?.pull(r) } })
   readonly outbox: Outbox
-  readonly drainer: Drainer | null
+  readonly drainer: DrainControl | null
   readonly puller: Puller | null
   private counts: Record<StreamName, StreamCounts> | null = null
   private budgetState: 'ok' | 'alarm' | 'full' = 'ok'
@@ -83,21 +86,21 @@ export class SyncFeature implements Feature {
       this.puller = null
     } else {
       const timeoutMs = crm.timeoutSeconds * 1000
-      const transports: Partial<Record<StreamName, Transport>> = {}
-      transports.crm = crm.mqtt.url
-        ? new MqttTransport(crm.mqtt.url, storeId, timeoutMs, { username: crm.mqtt.username, password: crm.mqtt.password })
-        : new HttpTransport(new URL('v1/batch', crm.url.endsWith('/') ? crm.url : `${crm.url}/`).toString(), crm.writeKey ?? '', timeoutMs, () => clock.now())
-      if (crm.opsUrl) transports.ops = new HttpTransport(crm.opsUrl, crm.writeKey ?? '', timeoutMs, () => clock.now())
+      const settings: TransportSettings = { url: crm.url, writeKey: crm.writeKey ?? null, opsUrl: crm.opsUrl ?? null, timeoutMs, mqtt: { url: crm.mqtt.url ?? null, username: crm.mqtt.username, password: crm.mqtt.password } }
       if (!crm.writeKey && !crm.mqtt.url) log.warn('crm.url is set without crm.writeKey (AISLE_CRM_WRITE_KEY): the CRM will likely refuse the batches')
-      this.drainer = new Drainer({
-        outbox: this.outbox, transports, now: () => clock.now(), maxBackoffMs: crm.maxBackoffSeconds * 1000, log,
-        envelope: { storeId, version: ctx.version, unseal: (s) => store.vault.open(s) },
-        hooks: {
-          delivered: (s, n, packed) => { this.m.delivered.inc({ stream: s }, n); this.adjust(s, -n, packed) },
-          retried: (s, reason) => this.m.retried.inc({ stream: s, reason: reason.slice(0, 24) }),
-          parked: (s, _reason, _r, packed) => { this.m.parked.inc({ stream: s }); this.adjust(s, -1, packed) },
-        },
-      })
+      const hooks: DrainerHooks = {
+        delivered: (s, n, packed) => { this.m.delivered.inc({ stream: s }, n); this.adjust(s, -n, packed) },
+        retried: (s, reason) => this.m.retried.inc({ stream: s, reason: reason.slice(0, 24) }),
+        parked: (s, _reason, _r, packed) => { this.m.parked.inc({ stream: s }); this.adjust(s, -1, packed) },
+      }
+      const maxBackoffMs = crm.maxBackoffSeconds * 1000
+      // batches are built and sent on a thread of their own by default, off the loop that makes offers
+      this.drainer = crm.drainThread
+        ? new DrainThread({ outbox: this.outbox, now: () => clock.now(), hooks, log, data: { settings, storeId, version: ctx.version, storageKey: store.vault.exportKey(), maxBackoffMs, readRows: DRAIN_READ_ROWS } })
+        : new Drainer({
+          outbox: this.outbox, transports: transportsFor(settings, storeId, () => clock.now()), now: () => clock.now(), maxBackoffMs, log, hooks, readRows: DRAIN_READ_ROWS,
+          envelope: { storeId, version: ctx.version, unseal: (sealed) => store.vault.open(sealed) },
+        })
       this.puller = new Puller({
         baseUrl: crm.url, storeId, token: crm.storeToken ?? '', modelPublicKey: crm.modelPublicKey ?? null, timeoutMs, store, now: () => clock.now(), log,
         intervalsMs: { members: crm.pull.membersSeconds * 1000, campaigns: crm.pull.campaignsSeconds * 1000, layout: crm.pull.layoutSeconds * 1000, models: crm.pull.modelsSeconds * 1000 },

@@ -14,10 +14,15 @@ export class Vault {
   private readonly encKey: Buffer
   private readonly macKey: Buffer
 
-  constructor(storageKey: Buffer) {
+  constructor(private readonly storageKey: Buffer) {
     if (storageKey.length < 32) throw new Error('the storage key must be 32 bytes')
     this.encKey = Buffer.from(hkdfSync('sha256', storageKey, Buffer.alloc(0), 'aisle-edge seal v1', 32))
     this.macKey = Buffer.from(hkdfSync('sha256', storageKey, Buffer.alloc(0), 'aisle-edge hash v1', 32))
+  }
+
+  /** a copy of the storage key, for a thread of this process that opens sealed values itself (the CRM drain) */
+  exportKey(): Uint8Array {
+    return Uint8Array.from(this.storageKey)
   }
 
   seal(plain: string): string {

@@ -1,5 +1,5 @@
 /**
- * npm run bench:sync -- [--quick] [--events=N] [--crm-db=memory|disk] [--progress]
+ * npm run bench:sync -- [--quick] [--events=N] [--stagger=MS] [--drain-thread=false] [--crm-db=memory|disk] [--progress]
  *
  * The outbox drained to the central CRM after an outage, over loopback HTTP, against the reference CRM
  * (cloud-sync/reference-crm) in a process of its own (sync-worker.ts), its SQLite ':memory:' by default (its own
@@ -45,6 +45,8 @@ const arg = (name: string): string | undefined => process.argv.find((a) => a.sta
 const N = Number(arg('events') ?? (quick ? 100_000 : 1_000_000))
 const CRM_DB = arg('crm-db') === 'disk' ? 'disk' : 'memory'
 const PROGRESS = process.argv.includes('--progress')
+/** `--drain-thread=false`: the drainer on the gateway's main thread (crm.drainThread), to compare */
+const DRAIN_THREAD = arg('drain-thread') !== 'false'
 if (!Number.isInteger(N) || N < 10_000) throw new Error('--events must be an integer >= 10000')
 
 const WRITE_KEY = 'wk-bench-0123456789'
@@ -66,7 +68,7 @@ const DWELL_S = 10 // the test store's fridge-dairy dwellSeconds
 /** members at the start of the idle phase whose offers are not timed (JIT, the ONNX session) */
 const WARMUP = 5
 /** members stand at the fridge this far apart */
-const STAGGER = quick ? 100 : 500
+const STAGGER = Number(arg('stagger') ?? (quick ? 100 : 500))
 /** the first dwell of the draining phase completes about this long after the fault is cleared */
 const LEAD_MS = 600
 const BUDGET_MB = 512 // config/default.json crm.outboxBudgetMB
@@ -308,7 +310,7 @@ const tg: TestGateway = await startTestGateway({
   clock: systemClock, // the member process stamps sightings with the wall clock
   overlay: {
     crm: {
-      url: crmUp.url, writeKey: WRITE_KEY, storeToken: STORE_TOKEN, maxBackoffSeconds: 1,
+      url: crmUp.url, writeKey: WRITE_KEY, storeToken: STORE_TOKEN, maxBackoffSeconds: 1, drainThread: DRAIN_THREAD,
       pull: { membersSeconds: 3600, campaignsSeconds: 3600, layoutSeconds: 3600, modelsSeconds: 3600 },
     },
     members: members.map((m) => ({ memberId: m.memberId, key: m.key, consent: { offers: true, location: true } })),
@@ -423,7 +425,7 @@ await crm({ cmd: 'close' })
 note(`sink: ${fmt(N_SINK)} events through a second gateway to a receiver that only parses and counts`)
 const sinkUp = await crm({ cmd: 'startSink' })
 await crm({ cmd: 'faults', faults: { down: true } })
-const tg2 = await startTestGateway({ overlay: { crm: { url: sinkUp.url, writeKey: WRITE_KEY, storeToken: STORE_TOKEN, maxBackoffSeconds: 1, pull: { membersSeconds: 3600, campaignsSeconds: 3600, layoutSeconds: 3600, modelsSeconds: 3600 } } } })
+const tg2 = await startTestGateway({ overlay: { crm: { url: sinkUp.url, writeKey: WRITE_KEY, storeToken: STORE_TOKEN, maxBackoffSeconds: 1, drainThread: DRAIN_THREAD, pull: { membersSeconds: 3600, campaignsSeconds: 3600, layoutSeconds: 3600, modelsSeconds: 3600 } } } })
 await sleep(1500)
 await outage(tg2, N_SINK)
 const sinkQueued = (await syncView(tg2)).byStream.crm
@@ -474,6 +476,7 @@ const hot = (name: string, h: typeof idle) => ({
 console.log(`\nsync benchmark (${quick ? 'quick' : 'full'}), node ${process.version}, ${cpus().length} cores, ${fmt(N)} events: the outbox drained to the reference CRM over loopback HTTP`)
 console.log(`events: ${fmt(propBytes / N)} B of properties, ${fmt(envBytes / N)} B of envelope on average (Zone Dwelled 55%, Offer Issued 30%, Offer Delivered 10%, Receipt Recorded 5%; userId for members, anon: pseudonyms otherwise)`)
 console.log(`receiver: the reference CRM in its own process, SQLite ${CRM_DB === 'disk' ? 'file in a temp dir (its pragmas: rollback journal, synchronous FULL)' : ':memory:'}; the gateway in this process (the test store, crm.maxBackoffSeconds 1, "retry now" as the fault clears)`)
+console.log(`drain on ${DRAIN_THREAD ? "its own thread (crm.drainThread)" : "the main thread (--drain-thread=false)"}`)
 console.log(`hot path: ${K} members a phase ${STAGGER} ms apart, ${DWELL_S} s dwell at fridge-dairy, sightings over MQTT and the app's WebSocket in another process; draining = offers issued while the drain ran`)
 console.log(`machine = CPU busy across all processes (another job on the machine counts there too)\n`)
 console.log(table(rows))

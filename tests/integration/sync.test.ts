@@ -62,6 +62,15 @@ t.test('drains both streams in commit order, exactly once, CRM first; /v1/admin/
   t.equal((await query<{ n: number }>(tg.gw.dbFile, 'SELECT COUNT(*) AS n FROM outbox'))[0]!.n, 0, 'delivered rows are deleted')
 })
 
+t.test('crm.drainThread false: the same drain on the gateway\'s main thread', async (t) => {
+  const { crm, tg } = await withCrm(t, { crm: { drainThread: false } })
+  const events = Array.from({ length: 2500 }, (_, i) => ev(i))
+  await commit(tg, events)
+  await waitFor(async () => (await syncView(tg)).backlog === 0, { what: 'drained', timeoutMs: 30_000 })
+  t.same((await crm.events({ stream: 'crm' })).map((e) => e.messageId), events.map((e) => e.messageId), 'in commit order, each once')
+  t.equal((await syncView(tg))['delivered'], 2500)
+})
+
 t.test('an outage (down, 429 with Retry-After, 503, connections dropped after the body), packed into blocks, then recovery: every event once, in order', async (t) => {
   const { crm, tg } = await withCrm(t)
   crm.faults.down = true
@@ -74,6 +83,8 @@ t.test('an outage (down, 429 with Retry-After, 503, connections dropped after th
     await commit(tg, batch)
     await tg.gw.housekeep()
   }
+  // the drain (on its own thread) has tried and failed meanwhile
+  await waitFor(async () => /503/.test((await syncView(tg))['lastError'] ?? ''), { what: 'the failed tries shown' })
   const during = await syncView(tg)
   t.ok(during['streams'].crm.packed >= 10_000, `packed into blocks during the outage (${during['streams'].crm.packed} of ${during['backlog']})`)
   t.match(during['lastError'], /503/, 'the error is shown')

@@ -181,6 +181,35 @@ t.test('an erasure rewriting a block between two of its batches loses nothing of
   t.same([...new Set(got)].filter((id) => wanted.includes(id)).sort(), [...wanted].sort(), 'every record of the others arrived')
 })
 
+t.test('pause() during the read of a chunk: what was read is not sent until after resume() (an erasure in between)', async (t) => {
+  const store = await storeWith(10)
+  t.teardown(() => store.close())
+  const real = new Outbox(store, { subjectHash: (s) => s })
+  let reading!: () => void
+  const started = new Promise<void>((r) => { reading = r })
+  let release!: () => void
+  const slowRead = new Promise<void>((r) => { release = r })
+  // the read is slow (a drain thread asks the gateway's thread for it): pause() arrives while it runs
+  const outbox = { next: async (s: 'crm' | 'ops', n: number) => { const c = await real.next(s, n); if (c) { reading(); await slowRead } return c }, delivered: real.delivered.bind(real), park: real.park.bind(real) }
+  const got: string[] = []
+  const transport: Transport = { name: 'fake', async send(text) { got.push(...(JSON.parse(text) as { batch: { messageId: string }[] }).batch.map((e) => e.messageId)); return { ok: true } }, async close() {} }
+  const d = new Drainer({ outbox, transports: { crm: transport }, envelope: ctx, now: () => 0, maxBackoffMs: 5, log: silent })
+  d.start()
+  await started
+  let paused = false
+  const p = d.pause().then(() => { paused = true })
+  await new Promise((r) => setTimeout(r, 20))
+  t.notOk(paused, 'pause waits for the read in progress too')
+  release()
+  await p
+  await new Promise((r) => setTimeout(r, 50))
+  t.same(got, [], 'what was read before the pause is not sent while paused')
+  d.resume()
+  await waitFor(() => got.length === 10, { what: 'sent after resume' })
+  t.equal(new Set(got).size, 10, 'once each')
+  await d.stop()
+})
+
 t.test('pause() waits for the chunk in flight and holds the drain until resume()', async (t) => {
   const store = await storeWith(10)
   t.teardown(() => store.close())
