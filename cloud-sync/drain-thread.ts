@@ -13,7 +13,7 @@
 import { Worker } from 'node:worker_threads'
 import { initialState, type DrainControl, type DrainerHooks, type StreamState } from './drainer.js'
 import type { ChunkRef, Outbox, OutboxRecord, StreamName } from './outbox.js'
-import type { TransportSettings } from './transport.js'
+import { transportNames, type TransportSettings } from './transport.js'
 
 export interface DrainThreadData {
   settings: TransportSettings
@@ -90,8 +90,7 @@ export class DrainThread implements DrainControl {
   thread: { tid: number | null; nice: number | null } | null = null
 
   constructor(private readonly o: DrainThreadOptions) {
-    const s = o.data.settings
-    this.state = initialState({ crm: s.mqtt.url ? 'mqtt' : 'http', ops: s.opsUrl ? 'http' : null })
+    this.state = initialState(transportNames(o.data.settings))
   }
 
   start(): void {
@@ -171,14 +170,10 @@ export class DrainThread implements DrainControl {
       // what it had not confirmed stays in the outbox and goes again, with the same messageIds
       const waitMs = Math.min(30_000, 500 * 2 ** Math.min(6, this.restarts++))
       this.o.log.error({ code, restartInMs: waitMs }, 'CRM sync: the drain thread stopped; starting it again')
-      setTimeout(() => { if (!this.stopping) this.respawn() }, waitMs).unref()
+      setTimeout(() => { if (!this.stopping) this.spawn() }, waitMs).unref()
     })
     for (let i = 0; i < this.pauses; i++) w.postMessage({ t: 'pause', id: 0 } satisfies ToThread)
     w.postMessage({ t: 'start' } satisfies ToThread)
-  }
-
-  private respawn(): void {
-    this.spawn()
   }
 
   private async onMessage(w: Worker, m: FromThread): Promise<void> {

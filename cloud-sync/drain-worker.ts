@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { Vault } from '../edge/storage/vault.js'
 import { Drainer } from './drainer.js'
 import type { DrainThreadData, FromThread, OutboxCall, ToThread } from './drain-thread.js'
-import { decodeBlock, type Chunk, type DrainOutbox, type RawChunk } from './outbox.js'
+import { deliveredArgs, readChunk, type ChunkSource, type DrainOutbox, type RawChunk } from './outbox.js'
 import { transportsFor } from './transport.js'
 
 const port = parentPort
@@ -54,30 +54,14 @@ function postState(): void {
   post({ t: 'state', state: drainer.state })
 }
 
+const source: ChunkSource = {
+  nextRaw: (stream, limit) => call<RawChunk | null>({ fn: 'nextRaw', args: [stream, limit] }),
+  unreadable: (stream, blockId, err) => call({ fn: 'unreadable', args: [stream, blockId, err.message] }),
+}
 const outbox: DrainOutbox = {
-  async next(stream, limit): Promise<Chunk | null> {
-    for (;;) {
-      const raw = await call<RawChunk | null>({ fn: 'nextRaw', args: [stream, limit] })
-      if (!raw) return null
-      if (!raw.data) return raw
-      const { data: bytes, ...chunk } = raw
-      try {
-        return { ...chunk, records: await decodeBlock(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) }
-      } catch (err) {
-        await call({ fn: 'unreadable', args: [stream, raw.blockId!, (err as Error).message] })
-      }
-    }
-  },
-  async delivered(chunk, records, blockDone) {
-    await call({
-      fn: 'deliveredRange',
-      args: [{ stream: chunk.stream, source: chunk.source, blockId: chunk.blockId, count: chunk.records.length },
-        records.length ? { first: records[0]!.id, last: records[records.length - 1]!.id, n: records.length } : null, blockDone],
-    })
-  },
-  async park(chunk, r, reason, at) {
-    await call({ fn: 'park', args: [{ stream: chunk.stream, source: chunk.source }, r, reason, at] })
-  },
+  next: (stream, limit) => readChunk(source, stream, limit),
+  delivered: (chunk, records, blockDone) => call({ fn: 'deliveredRange', args: deliveredArgs(chunk, records, blockDone) }),
+  park: (chunk, r, reason, at) => call({ fn: 'park', args: [{ stream: chunk.stream, source: chunk.source }, r, reason, at] }),
 }
 
 const drainer = new Drainer({

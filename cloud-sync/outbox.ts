@@ -50,6 +50,33 @@ export interface DrainOutbox {
   park(chunk: Chunk, r: OutboxRecord, reason: string, now: number): Promise<void>
 }
 
+/** where chunks are read from: the Outbox, or the drain thread's messages to it */
+export interface ChunkSource {
+  nextRaw(stream: StreamName, limit: number): Promise<RawChunk | null>
+  unreadable(stream: StreamName, blockId: number, err: Error): Promise<void>
+}
+
+/** The next chunk with its block decoded; a block that cannot be decoded is set aside (unreadable) and the next one read. */
+export async function readChunk(src: ChunkSource, stream: StreamName, limit: number): Promise<Chunk | null> {
+  for (;;) {
+    const raw = await src.nextRaw(stream, limit)
+    if (!raw) return null
+    const { data, ...chunk } = raw
+    if (!data) return chunk
+    try {
+      return { ...chunk, records: await decodeBlock(Buffer.from(data.buffer, data.byteOffset, data.byteLength)) }
+    } catch (err) {
+      await src.unreadable(stream, raw.blockId!, err as Error)
+    }
+  }
+}
+
+/** `delivered` as ids (what crosses to the gateway's thread) */
+export function deliveredArgs(chunk: Chunk, records: readonly OutboxRecord[], blockDone: boolean): [ChunkRef, { first: number; last: number; n: number } | null, boolean] {
+  return [{ stream: chunk.stream, source: chunk.source, blockId: chunk.blockId, count: chunk.records.length },
+    records.length ? { first: records[0]!.id, last: records[records.length - 1]!.id, n: records.length } : null, blockDone]
+}
+
 export interface StreamCounts { rows: number; packed: number; oldestTs: number | null; bytes: number }
 
 /**
@@ -96,16 +123,8 @@ export class Outbox {
   }
 
   /** The stream's oldest undelivered records: its oldest block, else up to `limit` rows. */
-  async next(stream: StreamName, limit: number): Promise<Chunk | null> {
-    for (;;) {
-      const raw = await this.nextRaw(stream, limit)
-      if (!raw || !raw.data) return raw && { stream, source: raw.source, blockId: raw.blockId, records: raw.records }
-      try {
-        return { stream, source: 'block', blockId: raw.blockId, records: await decodeBlock(raw.data) }
-      } catch (err) {
-        await this.unreadable(stream, raw.blockId!, err as Error)
-      }
-    }
+  next(stream: StreamName, limit: number): Promise<Chunk | null> {
+    return readChunk(this, stream, limit)
   }
 
   /** `next` with a block's data left compressed (a drain thread decodes it itself) */
@@ -126,8 +145,7 @@ export class Outbox {
 
   /** The receiver has these records (a contiguous run of the chunk): they leave the outbox. */
   async delivered(chunk: Chunk, records: readonly OutboxRecord[], blockDone: boolean): Promise<void> {
-    await this.deliveredRange({ stream: chunk.stream, source: chunk.source, blockId: chunk.blockId, count: chunk.records.length },
-      records.length ? { first: records[0]!.id, last: records[records.length - 1]!.id, n: records.length } : null, blockDone)
+    await this.deliveredRange(...deliveredArgs(chunk, records, blockDone))
   }
 
   /** `delivered` by ids: a block done, or the rows `first`..`last` (`n` of them) */

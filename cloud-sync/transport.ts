@@ -110,6 +110,11 @@ export interface TransportSettings {
   mqtt: { url: string | null; username?: string | undefined; password?: string | undefined }
 }
 
+/** the transport each stream takes (null: none), as transportsFor builds them */
+export function transportNames(s: TransportSettings): Record<'crm' | 'ops', string | null> {
+  return { crm: s.mqtt.url ? 'mqtt' : 'http', ops: s.opsUrl ? 'http' : null }
+}
+
 /** The CRM stream over MQTT when `mqtt.url` is set, else HTTP POST to `<url>/v1/batch`; ops over HTTP to `opsUrl`. */
 export function transportsFor(s: TransportSettings, storeId: string, now: () => number): Partial<Record<'crm' | 'ops', Transport>> {
   const out: Partial<Record<'crm' | 'ops', Transport>> = {}

@@ -60,6 +60,13 @@ t.test('backoff: exponential, jittered, capped; Retry-After in seconds or as a d
   t.equal(retryAfterMs(null, 0), undefined)
 })
 
+/** a receiver that takes everything (after `gate`, when given), recording the messageIds */
+const recording = (got: string[], gate?: Promise<void>): Transport => ({
+  name: 'fake',
+  async send(text) { await gate; got.push(...(JSON.parse(text) as { batch: { messageId: string }[] }).batch.map((e) => e.messageId)); return { ok: true } },
+  async close() {},
+})
+
 /** a receiver that refuses the events it is told to, with or without naming them */
 class FakeTransport implements Transport {
   readonly name = 'fake'
@@ -192,7 +199,7 @@ t.test('pause() during the read of a chunk: what was read is not sent until afte
   // the read is slow (a drain thread asks the gateway's thread for it): pause() arrives while it runs
   const outbox = { next: async (s: 'crm' | 'ops', n: number) => { const c = await real.next(s, n); if (c) { reading(); await slowRead } return c }, delivered: real.delivered.bind(real), park: real.park.bind(real) }
   const got: string[] = []
-  const transport: Transport = { name: 'fake', async send(text) { got.push(...(JSON.parse(text) as { batch: { messageId: string }[] }).batch.map((e) => e.messageId)); return { ok: true } }, async close() {} }
+  const transport = recording(got)
   const d = new Drainer({ outbox, transports: { crm: transport }, envelope: ctx, now: () => 0, maxBackoffMs: 5, log: silent })
   d.start()
   await started
@@ -217,7 +224,7 @@ t.test('pause() waits for the chunk in flight and holds the drain until resume()
   let release!: () => void
   const gate = new Promise<void>((r) => { release = r })
   const got: string[] = []
-  const transport: Transport = { name: 'fake', async send(text) { await gate; got.push(...(JSON.parse(text) as { batch: { messageId: string }[] }).batch.map((e) => e.messageId)); return { ok: true } }, async close() {} }
+  const transport = recording(got, gate)
   const d = new Drainer({ outbox, transports: { crm: transport }, envelope: ctx, now: () => 0, maxBackoffMs: 5, log: silent })
   d.start()
   await new Promise((r) => setTimeout(r, 50))
